@@ -1,0 +1,57 @@
+//! Configuration, from one place: command-line flags, each with an environment variable,
+//! each with a documented default (see README "Configuration").
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "SUNBEAM_LISTEN", default_value = "127.0.0.1:8091")]
+    pub listen: String,
+
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(long, env = "SUNBEAM_DATABASE_URL", default_value = "sqlite://./sunbeam-data/sunbeam.db")]
+    pub database_url: String,
+
+    /// Folder for local state (the master key file when SUNBEAM_MASTER_KEY is unset).
+    #[arg(long, env = "SUNBEAM_DATA_DIR", default_value = "./sunbeam-data")]
+    pub data_dir: PathBuf,
+
+    /// 64 hex characters: the key that encrypts API key secrets at rest. Every node of a
+    /// cluster needs the same one. Unset: read from (or created in) DATA_DIR/master.key.
+    #[arg(long, env = "SUNBEAM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// Base URL used in absolute links (pagination). Unset: taken from the Host header.
+    #[arg(long, env = "SUNBEAM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Ensure this account key id exists at start-up (with SUNBEAM_ACCOUNT_KEY_SECRET).
+    #[arg(long, env = "SUNBEAM_ACCOUNT_KEY_ID")]
+    pub account_key_id: Option<String>,
+
+    #[arg(long, env = "SUNBEAM_ACCOUNT_KEY_SECRET", hide_env_values = true)]
+    pub account_key_secret: Option<String>,
+
+    /// Messages a conversation may hold before PostMessage answers 423 (tests lower it).
+    #[arg(long, env = "SUNBEAM_MAX_MESSAGES_PER_CONVERSATION", default_value_t = 30_000)]
+    pub max_messages_per_conversation: i64,
+}
+
+impl ServeConfig {
+    /// Defaults for embedding (tests, benchmarks): everything as on the command line.
+    pub fn for_database(database_url: &str, data_dir: PathBuf) -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            data_dir,
+            master_key: None,
+            public_url: None,
+            account_key_id: None,
+            account_key_secret: None,
+            max_messages_per_conversation: 30_000,
+        }
+    }
+}

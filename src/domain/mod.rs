@@ -1,0 +1,12 @@
+//! The rules of the platform. No I/O here: functions take values and return values.
+
+pub mod animals;
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod ids;
+pub mod metadata;
+pub mod pagination;
+pub mod time;
+pub mod user;
+pub mod validate;

@@ -1,0 +1,167 @@
+//! Small parsing helpers shared by every request body: they collect all the problems of
+//! one body so a client sees them together in one 400.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::error::DomainError;
+
+/// A field of a PATCH body: absent, explicitly `null`, or a value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Missing,
+    Null,
+    Value(T),
+}
+
+impl<T> Patch<T> {
+    pub fn is_missing(&self) -> bool {
+        matches!(self, Patch::Missing)
+    }
+    pub fn as_option(&self) -> Option<&T> {
+        match self {
+            Patch::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            Some(v) => Patch::Value(v),
+            None => Patch::Null,
+        })
+    }
+}
+
+/// Collects validation failures; `finish` turns them into one `DomainError::Invalid`.
+#[derive(Default, Debug)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, msg: impl Into<String>) {
+        self.0.push(msg.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Checks a string's length in characters.
+    pub fn length(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let n = value.chars().count();
+        if n < min {
+            self.push(format!("{field} must be at least {min} characters long"));
+        } else if n > max {
+            self.push(format!("{field} must be at most {max} characters long"));
+        }
+    }
+
+    pub fn optional_length(&mut self, field: &str, value: Option<&String>, min: usize, max: usize) {
+        if let Some(v) = value {
+            self.length(field, v, min, max);
+        }
+    }
+
+    pub fn uri(&mut self, field: &str, value: &str, max: usize) {
+        self.length(field, value, 1, max);
+        if !is_uri(value) {
+            self.push(format!("{field} must be a valid URI"));
+        }
+    }
+
+    pub fn email(&mut self, field: &str, value: &str) {
+        self.length(field, value, 1, 128);
+        if !is_email(value) {
+            self.push(format!("{field} must be a valid email address"));
+        }
+    }
+
+    pub fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() { Ok(()) } else { Err(DomainError::Invalid(self.0)) }
+    }
+}
+
+/// An absolute URI with a scheme, as JSON Schema's `format: uri` asks.
+pub fn is_uri(s: &str) -> bool {
+    match url::Url::parse(s) {
+        Ok(u) => !u.scheme().is_empty() && !s.chars().any(char::is_whitespace),
+        Err(_) => false,
+    }
+}
+
+pub fn is_http_url(s: &str) -> bool {
+    matches!(url::Url::parse(s), Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host_str().is_some())
+}
+
+/// A pragmatic email check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Deserializes a JSON value into `T`, naming the offending field on failure.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, DomainError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            DomainError::invalid(format!("Invalid request body: {inner}"))
+        } else {
+            DomainError::invalid(format!("Invalid value for {path}: {inner}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_and_uris() {
+        assert!(is_email("a@b.co"));
+        assert!(!is_email("a@b"));
+        assert!(!is_email("a b@c.de"));
+        assert!(!is_email("@c.de"));
+        assert!(is_uri("https://example.com/x.png"));
+        assert!(!is_uri("not a uri"));
+        assert!(is_http_url("http://127.0.0.1:9000/hook"));
+        assert!(!is_http_url("ftp://example.com"));
+    }
+
+    #[test]
+    fn problems_collect_every_field() {
+        let mut p = Problems::new();
+        p.length("displayName", "", 1, 100);
+        p.email("profile.email", "nope");
+        match p.finish() {
+            Err(DomainError::Invalid(v)) => assert_eq!(v.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn patch_distinguishes_null_from_missing() {
+        #[derive(Deserialize)]
+        struct B {
+            #[serde(default)]
+            a: Patch<String>,
+            #[serde(default)]
+            b: Patch<String>,
+        }
+        let b: B = serde_json::from_str(r#"{"a":null}"#).unwrap();
+        assert_eq!(b.a, Patch::Null);
+        assert_eq!(b.b, Patch::Missing);
+    }
+}

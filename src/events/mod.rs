@@ -1,0 +1,1 @@
+//! Events: the durable outbox readers (webhook delivery, live fan-out).

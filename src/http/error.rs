@@ -1,0 +1,78 @@
+//! The one mapping from errors to the spec's envelope: `{"errors":[{"code","title"}]}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::error::{DomainError, Resource};
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub errors: Vec<(String, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
+        ApiError { status, errors: vec![(code.to_string(), title.into())] }
+    }
+    pub fn bad_request(title: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", title)
+    }
+    pub fn unauthorized(title: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", title)
+    }
+    pub fn not_found(title: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", title)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid(titles) => {
+                ApiError { status: StatusCode::BAD_REQUEST, errors: titles.into_iter().map(|t| ("bad_request".to_string(), t)).collect() }
+            }
+            DomainError::Rule(t) => ApiError::bad_request(t),
+            DomainError::NotFound(resource, title) => {
+                let code = match resource {
+                    Resource::App => "app_not_found",
+                    Resource::User => "user_not_found",
+                    Resource::Conversation => "conversation_not_found",
+                    Resource::Integration => "integration_not_found",
+                    Resource::Client => "client_not_found",
+                    Resource::Key | Resource::Participant | Resource::Message | Resource::Webhook | Resource::Generic => "not_found",
+                };
+                ApiError::new(StatusCode::NOT_FOUND, code, title)
+            }
+            DomainError::Conflict(t) => ApiError::new(StatusCode::CONFLICT, "conflict", t),
+            DomainError::Forbidden(t) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", t),
+            DomainError::Unauthorized(t) => ApiError::unauthorized(t),
+            DomainError::Locked(t) => ApiError::new(StatusCode::LOCKED, "locked", t),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The server is shutting down"),
+            other => {
+                // Internals are logged, never shown.
+                tracing::error!(error = %other, "store failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let errors: Vec<_> = self.errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect();
+        (self.status, axum::Json(json!({ "errors": errors }))).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,68 @@
+//! The HTTP layer: routes, extractors, and the wire shapes of responses. One module per
+//! tag of the spec; each owns its `router()`.
+
+/// Apps (account scope).
+mod apps;
+/// The error envelope, mapped once.
+pub mod error;
+/// Body, query and credential extractors.
+mod extract;
+/// App keys (account scope).
+mod keys;
+/// Page links and meta.
+mod paging;
+/// Users.
+mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::store::Store;
+use error::ApiError;
+
+/// JSON bodies larger than this are refused with 413 (the spec's limit).
+pub const MAX_JSON_BODY: usize = 100 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// Base of absolute links (`links.next`…); when unset, taken from the Host header.
+    pub public_url: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let v2 = Router::new().merge(apps::router()).merge(keys::router()).merge(users::router());
+    Router::new()
+        .route("/health", get(health))
+        .merge(v2)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ok"}))).into_response(),
+        _ => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The store is not reachable").into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Resource not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+}

@@ -1,0 +1,38 @@
+//! `meta` and `links` of paginated lists.
+
+use axum::http::HeaderMap;
+use serde_json::{json, Map, Value};
+
+use super::AppState;
+use crate::domain::pagination::Page;
+
+/// The base URL for absolute links.
+pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `{ <name>: [...], meta: {...}, links: {...} }` for a page of items. `extra_query`
+/// carries filters that must survive into the links (already encoded, `&`-joined).
+pub fn list_body<T>(name: &str, page: Page<T>, show: impl Fn(T) -> Value, base: &str, path: &str, extra_query: &str) -> Value {
+    let mut meta = Map::new();
+    meta.insert("hasMore".into(), Value::Bool(page.has_more));
+    let mut links = Map::new();
+    let link = |k: &str, cursor: &str| {
+        let sep = if extra_query.is_empty() { String::new() } else { format!("{extra_query}&") };
+        format!("{base}{path}?{sep}page[{k}]={cursor}")
+    };
+    if let Some(c) = &page.after_cursor {
+        meta.insert("afterCursor".into(), Value::String(c.clone()));
+        links.insert("next".into(), Value::String(link("after", c)));
+    }
+    if let Some(c) = &page.before_cursor {
+        meta.insert("beforeCursor".into(), Value::String(c.clone()));
+        links.insert("prev".into(), Value::String(link("before", c)));
+    }
+    let items: Vec<Value> = page.items.into_iter().map(show).collect();
+    json!({ name: items, "meta": meta, "links": links })
+}

@@ -1,0 +1,9 @@
+//! Sunbeam: a self-hosted messaging server, wire-compatible with the Sunshine
+//! Conversations REST API v2. See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,111 @@
+use clap::{Parser, Subcommand};
+
+use sunbeam::config::ServeConfig;
+use sunbeam::server::{bootstrap, open_store, Bootstrap, Server};
+
+#[derive(Parser)]
+#[command(name = "sunbeam", version, about = "Self-hosted messaging server, wire-compatible with Sunshine Conversations v2")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeConfig),
+    /// Manage account keys (operators).
+    AccountKeys {
+        #[command(subcommand)]
+        action: KeyAction,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Create an account key and print its id and secret.
+    Create {
+        #[arg(long, default_value = "operator")]
+        name: String,
+    },
+    /// List account keys.
+    List,
+    /// Revoke (delete) an account key.
+    Revoke { id: String },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SUNBEAM_LOG").unwrap_or_else(|_| "sunbeam=info,warn".into()))
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(config) => serve(config).await,
+        Command::AccountKeys { action, config } => account_keys(action, config).await,
+    };
+    if let Err(e) = outcome {
+        eprintln!("sunbeam: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(config: ServeConfig) -> Result<(), String> {
+    let server = Server::build(&config).await?;
+    let addr = server.local_addr();
+    match bootstrap(&server.store, &config).await? {
+        Bootstrap::Created { id, secret } => {
+            println!("Created the first account key (shown once):\n  id:     {id}\n  secret: {secret}\n");
+            println!("Create an app:\n  curl -u '{id}:{secret}' -H 'content-type: application/json' -d '{{\"displayName\":\"My app\"}}' http://{addr}/v2/apps\n");
+        }
+        Bootstrap::Ensured { id } => println!("Account key {id} is ready."),
+        Bootstrap::Existing => println!("Account keys exist; list them with `sunbeam account-keys list`."),
+    }
+    println!("Sunbeam listening on http://{addr} (store: {})", redact(&config.database_url));
+    server.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((left, right)) if left.contains("://") => format!("{}://…@{right}", left.split("://").next().unwrap_or("")),
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn account_keys(action: KeyAction, config: ServeConfig) -> Result<(), String> {
+    let store = open_store(&config).await?;
+    match action {
+        KeyAction::Create { name } => {
+            let key = store.create_account_key(&name, None).await.map_err(|e| e.to_string())?;
+            println!("id:     {}\nsecret: {}", key.id, key.secret);
+        }
+        KeyAction::List => {
+            for key in store.list_account_keys().await.map_err(|e| e.to_string())? {
+                println!("{}\t{}", key.id, key.display_name);
+            }
+        }
+        KeyAction::Revoke { id } => {
+            store.delete_account_key(&id).await.map_err(|e| e.to_string())?;
+            println!("revoked {id}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Apps.
+
+use sqlx::Row;
+
+use super::rows::{from_json, to_json};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::app::{App, AppSettings};
+use crate::domain::error::Resource;
+use crate::domain::pagination::{Cursor, Page, PageRequest};
+use crate::domain::time::now_ms;
+
+fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
+    let settings: String = row.try_get("settings")?;
+    let metadata: Option<String> = row.try_get("metadata")?;
+    Ok(App {
+        id: row.try_get("id")?,
+        display_name: row.try_get("display_name")?,
+        settings: from_json::<AppSettings>(&settings)?,
+        metadata: metadata.map(|m| from_json(&m)).transpose()?,
+    })
+}
+
+const APP_COLUMNS: &str = "id, display_name, settings, metadata";
+
+impl Store {
+    pub async fn create_app(&self, app: App) -> StoreResult<App> {
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO apps (id, display_name, settings, metadata, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&app.id)
+                    .bind(&app.display_name)
+                    .bind(to_json(&app.settings))
+                    .bind(app.metadata.as_ref().map(to_json))
+                    .bind(now_ms())
+                    .execute(&mut *c)
+                    .await?;
+                Ok(app)
+            })
+        })
+        .await
+    }
+
+    pub async fn get_app(&self, id: &str) -> StoreResult<App> {
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
+        match row {
+            Some(r) => app_from_row(&r),
+            None => Err(StoreError::not_found(Resource::App)),
+        }
+    }
+
+    pub async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<App>> {
+        let limit = page.size + 1;
+        let rows = match &page.cursor {
+            Cursor::Start => sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id LIMIT $1")).bind(limit).fetch_all(self.reader()).await?,
+            Cursor::After(id) => {
+                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id > $1 ORDER BY id LIMIT $2")).bind(id).bind(limit).fetch_all(self.reader()).await?
+            }
+            Cursor::Before(id) => {
+                let mut rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id < $1 ORDER BY id DESC LIMIT $2"))
+                    .bind(id)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.reverse();
+                rows
+            }
+        };
+        let apps = rows.iter().map(app_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(apps, page, |a| a.id.clone()))
+    }
+
+    pub async fn update_app(&self, app: App) -> StoreResult<App> {
+        self.write(move |c| {
+            Box::pin(async move {
+                let done = sqlx::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
+                    .bind(&app.display_name)
+                    .bind(to_json(&app.settings))
+                    .bind(app.metadata.as_ref().map(to_json))
+                    .bind(&app.id)
+                    .execute(&mut *c)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(Resource::App));
+                }
+                Ok(app)
+            })
+        })
+        .await
+    }
+
+    /// Deletes an app and everything under it (keys, users, conversations, messages, events).
+    pub async fn delete_app(&self, id: &str) -> StoreResult<()> {
+        let app_id = id.to_string();
+        self.write(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM events WHERE app_id = $1").bind(&app_id).execute(&mut *c).await?;
+                let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(Resource::App));
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.keys.forget_app(id);
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The one seam between the two databases: how a write transaction is run.
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+use tokio::sync::oneshot;
+
+use super::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A write waiting for its transaction. `run` does the work on the transaction's
+/// connection and says whether it succeeded (on failure the backend undoes just this
+/// write); `finish` hands the outcome to the caller once the commit is known.
+pub trait PendingWrite: Send {
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    fn finish(self: Box<Self>, commit: StoreResult<()>);
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    fn dialect(&self) -> Dialect;
+    /// A pool for reads (and, on PostgreSQL, the same pool the writes use).
+    fn reader(&self) -> &sqlx::AnyPool;
+    /// Queues one write; its outcome arrives through the write's own `finish`.
+    async fn submit(&self, write: Box<dyn PendingWrite>) -> StoreResult<()>;
+    /// Runs migration SQL (several statements) in one transaction.
+    async fn migrate(&self, version: i64, sql: &str) -> StoreResult<()>;
+    async fn applied_migrations(&self) -> StoreResult<Vec<i64>>;
+    async fn close(&self);
+}
+
+struct Write<T, F> {
+    op: Option<F>,
+    result: Option<StoreResult<T>>,
+    reply: Option<oneshot::Sender<StoreResult<T>>>,
+}
+
+impl<T, F> PendingWrite for Write<T, F>
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(op) = self.op.take() else { return false };
+            let result = op(conn).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn finish(mut self: Box<Self>, commit: StoreResult<()>) {
+        let outcome = match (self.result.take(), commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Err(e)) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Err(StoreError::Closed),
+        };
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+pub(super) fn pending<T, F>(op: F) -> (Box<dyn PendingWrite>, oneshot::Receiver<StoreResult<T>>)
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    (Box::new(Write { op: Some(op), result: None, reply: Some(tx) }), rx)
+}

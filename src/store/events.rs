@@ -1,0 +1,55 @@
+//! The event outbox. Rows are appended inside the transaction of the change they
+//! report; deliverers read them after commit.
+
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+use super::rows::to_json;
+use super::StoreResult;
+use crate::domain::ids::new_id;
+use crate::domain::time::now_ms;
+
+/// An event as recorded.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub app_id: String,
+    pub kind: String,
+    pub conversation_id: Option<String>,
+    pub payload: Value,
+    pub created_at: i64,
+}
+
+/// Appends one event on the transaction's connection.
+pub(crate) async fn append(c: &mut AnyConnection, app_id: &str, kind: &str, conversation_id: Option<&str>, payload: &Value) -> StoreResult<()> {
+    sqlx::query("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(new_id())
+        .bind(app_id)
+        .bind(kind)
+        .bind(conversation_id)
+        .bind(to_json(payload))
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+impl super::Store {
+    /// Events of an app after `after_seq`, oldest first.
+    pub async fn events_after(&self, app_id: &str, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(app_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
+                Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,21 @@
+//! Schema migrations, applied in order at start-up. `{serial}` is the one spelling that
+//! differs between the dialects.
+
+use super::backend::{Backend, Dialect};
+use super::StoreResult;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+
+pub async fn run(backend: &dyn Backend) -> StoreResult<()> {
+    let applied = backend.applied_migrations().await?;
+    let serial = match backend.dialect() {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    for (version, sql) in MIGRATIONS {
+        if !applied.contains(version) {
+            backend.migrate(*version, &sql.replace("{serial}", serial)).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Persistence. Nothing outside this module speaks SQL.
+//!
+//! Every operation is written once, in portable SQL over `sqlx::Any`, and runs on either
+//! backend. What differs between SQLite and PostgreSQL is *how a write reaches disk*,
+//! and that is the [`Backend`] trait:
+//! - [`sqlite::SqliteBackend`] funnels every write through one connection that
+//!   group-commits whatever is queued (one fsync for many requests, each request in its
+//!   own savepoint so one failure never spoils its neighbours);
+//! - [`postgres::PostgresBackend`] runs each write in its own transaction from a pool and
+//!   lets PostgreSQL group-commit across connections.
+//! Either way a write's caller hears back only after the commit is durable.
+
+mod backend;
+pub mod conversations;
+pub mod keys;
+mod migrations;
+pub mod apps;
+pub mod events;
+pub mod messages;
+pub mod postgres;
+pub mod rows;
+mod secrets;
+pub mod sqlite;
+pub mod users;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sqlx::AnyConnection;
+use tokio::sync::Notify;
+
+pub use backend::{Backend, Dialect, PendingWrite};
+pub use keys::KeyCache;
+pub use secrets::SecretBox;
+
+use crate::domain::error::{DomainError, Resource};
+
+/// The store's one error type.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A rule checked inside the transaction failed (not found, conflict, limit…).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn not_found(resource: Resource) -> Self {
+        StoreError::Domain(DomainError::not_found(resource))
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        StoreError::Domain(DomainError::Conflict(msg.into()))
+    }
+    pub fn rule(msg: impl Into<String>) -> Self {
+        StoreError::Domain(DomainError::Rule(msg.into()))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Is this database error a unique-constraint violation (both backends)?
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL 23505; SQLite SQLITE_CONSTRAINT_UNIQUE (2067) / PRIMARYKEY (1555).
+            code == "23505" || code == "2067" || code == "1555" || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// Tunables of the store that tests and operators may lower or raise.
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    pub max_messages_per_conversation: i64,
+    pub max_app_keys: i64,
+    pub max_participants: i64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits { max_messages_per_conversation: 30_000, max_app_keys: 10, max_participants: 10 }
+    }
+}
+
+/// The handle every layer above uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    secrets: Arc<SecretBox>,
+    pub(crate) keys: Arc<KeyCache>,
+    pub limits: Arc<StoreLimits>,
+    /// Poked after each commit that appended events, so deliverers wake without polling.
+    events_committed: Arc<Notify>,
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and migrates it.
+    pub async fn open(url: &str, secrets: SecretBox, limits: StoreLimits) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend: Arc<dyn Backend> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(postgres::PostgresBackend::connect(url).await?)
+        } else if url.starts_with("sqlite:") {
+            Arc::new(sqlite::SqliteBackend::open(url).await?)
+        } else {
+            return Err(StoreError::Corrupt(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
+        };
+        migrations::run(backend.as_ref()).await?;
+        Ok(Store {
+            backend,
+            secrets: Arc::new(secrets),
+            keys: Arc::new(KeyCache::default()),
+            limits: Arc::new(limits),
+            events_committed: Arc::new(Notify::new()),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.backend.dialect()
+    }
+
+    pub(crate) fn reader(&self) -> &sqlx::AnyPool {
+        self.backend.reader()
+    }
+
+    pub(crate) fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    pub fn events_committed(&self) -> Arc<Notify> {
+        self.events_committed.clone()
+    }
+
+    /// Answers once the database does.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        Ok(())
+    }
+
+    /// Runs `op` in a transaction and returns its result once the transaction is durable.
+    pub(crate) async fn write<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let (pending, rx) = backend::pending(op);
+        self.backend.submit(pending).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like [`Store::write`], for operations that append to the event outbox.
+    pub(crate) async fn write_with_events<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        let out = self.write(op).await;
+        if out.is_ok() {
+            self.events_committed.notify_waiters();
+            self.events_committed.notify_one();
+        }
+        out
+    }
+
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+}

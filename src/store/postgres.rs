@@ -1,0 +1,90 @@
+//! PostgreSQL: a transaction per write from a shared pool; several nodes may share it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Connection, Executor};
+
+use super::backend::{Backend, Dialect, PendingWrite};
+use super::{StoreError, StoreResult};
+
+/// Serialises schema migrations between nodes starting at once.
+const MIGRATION_LOCK: i64 = 0x5375_6e62_6561_6d;
+
+pub struct PostgresBackend {
+    pool: sqlx::AnyPool,
+}
+
+impl PostgresBackend {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(32)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(PostgresBackend { pool })
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn reader(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+
+    async fn submit(&self, mut write: Box<dyn PendingWrite>) -> StoreResult<()> {
+        let mut conn = match self.pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                write.finish(Err(e.into()));
+                return Ok(());
+            }
+        };
+        let outcome: Result<(), sqlx::Error> = async {
+            let mut tx = conn.begin().await?;
+            if write.run(&mut *tx).await {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            Ok(())
+        }
+        .await;
+        write.finish(outcome.map_err(StoreError::from));
+        Ok(())
+    }
+
+    async fn migrate(&self, version: i64, sql: &str) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM sunbeam_migrations WHERE version = $1").bind(version).fetch_optional(&mut *tx).await?;
+        if done.is_none() {
+            tx.execute(sql).await?;
+            sqlx::query("INSERT INTO sunbeam_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+        tx.execute("CREATE TABLE IF NOT EXISTS sunbeam_migrations (version BIGINT PRIMARY KEY)").await?;
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM sunbeam_migrations ORDER BY version").fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
