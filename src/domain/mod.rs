@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod ids;
+pub mod message;
 pub mod metadata;
 pub mod pagination;
 pub mod time;

@@ -1,0 +1,6 @@
+//! HTTP tests: the real server on a loopback port, driven over HTTP.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod foundation;

@@ -1,0 +1,184 @@
+//! Shared by the test binaries: a real server on a loopback port, over a fresh store.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sunbeam::config::ServeConfig;
+use sunbeam::server::{bootstrap, Bootstrap, Server};
+use sunbeam::store::{SecretBox, Store, StoreLimits};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, uniquely named PostgreSQL database, when one is reachable
+/// (`SUNBEAM_TEST_POSTGRES_URL`, else the local server). Under CI its absence fails.
+pub async fn fresh_postgres_url() -> Option<String> {
+    use sqlx::Connection;
+    let admin = std::env::var("SUNBEAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let mut conn = match sqlx::AnyConnection::connect(&admin).await {
+        Ok(c) => c,
+        Err(e) => {
+            if std::env::var("CI").is_ok() {
+                panic!("PostgreSQL is required under CI but {admin} is not reachable: {e}");
+            }
+            eprintln!("skipping PostgreSQL: {admin} is not reachable ({e})");
+            return None;
+        }
+    };
+    let name = format!("sunbeam_test_{}", sunbeam::domain::ids::new_id());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+    Some(format!("{base}/{name}"))
+}
+
+pub struct TestStore {
+    pub store: Store,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Opens a fresh store of the given kind (None when PostgreSQL is unavailable).
+pub async fn fresh_store(db: Db, limits: StoreLimits) -> Option<TestStore> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match db {
+        Db::Sqlite => format!("sqlite://{}/sunbeam.db", dir.path().display()),
+        Db::Postgres => fresh_postgres_url().await?,
+    };
+    let store = Store::open(&url, SecretBox::new([42; 32]), limits).await.expect("open store");
+    Some(TestStore { store, url, _dir: dir })
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub account_id: String,
+    pub account_secret: String,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Spawn {
+    pub db: Db,
+    pub limits: StoreLimits,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Spawn { db: Db::Sqlite, limits: StoreLimits::default() }
+    }
+}
+
+impl TestApp {
+    /// The real server on 127.0.0.1:0 over a fresh SQLite store.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Spawn::default()).await.expect("sqlite is always available")
+    }
+
+    pub async fn spawn_with(spawn: Spawn) -> Option<TestApp> {
+        let TestStore { store, _dir, .. } = fresh_store(spawn.db, spawn.limits).await?;
+        let config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
+        let Bootstrap::Created { id, secret } = bootstrap(&store, &config).await.expect("bootstrap") else {
+            panic!("a fresh store must bootstrap a new account key")
+        };
+        let server = Server::with_store(&config, store.clone()).await.expect("bind");
+        let addr = server.local_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Some(TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            account_id: id,
+            account_secret: secret,
+            store,
+            _dir,
+            shutdown: Some(tx),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    pub fn account_auth(&self) -> String {
+        Self::basic(&self.account_id, &self.account_secret)
+    }
+
+    /// Sends a request with the given Authorization (None for none) and JSON body.
+    pub async fn call(&self, method: &str, path: &str, auth: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    /// As the account key.
+    pub async fn account(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(method, path, Some(&self.account_auth()), body).await
+    }
+
+    /// Creates an app and returns its id.
+    pub async fn create_app(&self, name: &str) -> String {
+        let (status, body) = self.account("POST", "/v2/apps", Some(json!({ "displayName": name }))).await;
+        assert_eq!(status, 201, "{body}");
+        body["app"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an app key and returns (id, secret).
+    pub async fn create_app_key(&self, app_id: &str) -> (String, String) {
+        let (status, body) = self.account("POST", &format!("/v2/apps/{app_id}/keys"), Some(json!({ "displayName": "test" }))).await;
+        assert_eq!(status, 201, "{body}");
+        (body["key"]["id"].as_str().unwrap().to_string(), body["key"]["secret"].as_str().unwrap().to_string())
+    }
+
+    /// Creates a user (optionally identified) and returns its id.
+    pub async fn create_user(&self, app_id: &str, external_id: Option<&str>) -> String {
+        let body = match external_id {
+            Some(e) => json!({ "externalId": e }),
+            None => json!({}),
+        };
+        let (status, body) = self.account("POST", &format!("/v2/apps/{app_id}/users"), Some(body)).await;
+        assert_eq!(status, 201, "{body}");
+        body["user"]["id"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts the spec's error envelope with the given status and code.
+pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "unexpected status; body: {body}");
+    let errors = body["errors"].as_array().unwrap_or_else(|| panic!("no errors array in {body}"));
+    assert!(!errors.is_empty(), "empty errors in {body}");
+    assert_eq!(errors[0]["code"], want_code, "{body}");
+    assert!(errors[0]["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+}
