@@ -3,6 +3,7 @@
 pub mod animals;
 pub mod app;
 pub mod auth;
+pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod message;

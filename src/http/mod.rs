@@ -1,16 +1,24 @@
 //! The HTTP layer: routes, extractors, and the wire shapes of responses. One module per
 //! tag of the spec; each owns its `router()`.
 
+/// Activities: read receipts and typing.
+mod activities;
 /// Apps (account scope).
 mod apps;
+/// Conversations.
+mod conversations;
 /// The error envelope, mapped once.
 pub mod error;
 /// Body, query and credential extractors.
 mod extract;
 /// App keys (account scope).
 mod keys;
+/// Messages.
+mod messages;
 /// Page links and meta.
 mod paging;
+/// Participants: join, leave, list.
+mod participants;
 /// Users.
 mod users;
 
@@ -39,7 +47,14 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let v2 = Router::new().merge(apps::router()).merge(keys::router()).merge(users::router());
+    let v2 = Router::new()
+        .merge(apps::router())
+        .merge(keys::router())
+        .merge(users::router())
+        .merge(conversations::router())
+        .merge(participants::router())
+        .merge(messages::router())
+        .merge(activities::router());
     Router::new()
         .route("/health", get(health))
         .merge(v2)

@@ -1,1 +1,241 @@
-//! Messages.
+//! Messages and activities.
+//!
+//! Order is the per-conversation sequence `conversations.last_seq`, bumped in the
+//! transaction that inserts the message: on SQLite the single writer serialises it, on
+//! PostgreSQL the row lock of that UPDATE does. History pages are range scans of the
+//! primary key `(conversation_id, seq)`; a cursor id is resolved through `messages_by_id`.
+
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Row};
+
+use super::conversations::{find_conversation_tx, participant_of};
+use super::rows::{from_json, to_json};
+use super::users::find_user_by_tx;
+use super::{events, Store, StoreError, StoreResult};
+use crate::domain::conversation::truncated;
+use crate::domain::conversation::ConversationKind;
+use crate::domain::error::{DomainError, Resource};
+use crate::domain::ids::new_id;
+use crate::domain::message::{build_message, ActivityKind, AuthorInput, NewActivity, NewMessage};
+use crate::domain::pagination::Page;
+use crate::domain::time::now_ms;
+use crate::domain::user::User;
+
+/// ListMessages pages are a fixed 100, as the spec says.
+pub const MESSAGE_PAGE: i64 = 100;
+
+/// Where a message page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageCursor {
+    Newest,
+    Before(String),
+    After(String),
+}
+
+/// Resolves a user author and checks it takes part in the conversation.
+async fn author_user(c: &mut AnyConnection, app_id: &str, conversation_id: &str, author: &AuthorInput) -> StoreResult<Option<User>> {
+    let AuthorInput::User { user_id, user_external_id, .. } = author else { return Ok(None) };
+    let user = find_user_by_tx(c, app_id, user_id.as_deref(), user_external_id.as_deref()).await?;
+    if participant_of(c, conversation_id, &user.id).await?.is_none() {
+        return Err(DomainError::Rule("The author is not a participant of the conversation".into()).into());
+    }
+    Ok(Some(user))
+}
+
+/// `author` of webhook payloads: the message author plus the user it names.
+fn with_author_user(mut message: Value, user: Option<&User>) -> Value {
+    if let Some(u) = user {
+        message["author"]["user"] = u.truncated();
+    }
+    message
+}
+
+impl Store {
+    /// Appends a message; answers 423 once the conversation holds the limit.
+    pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
+        let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
+        let limit = self.limits.max_messages_per_conversation;
+        self.write_with_events(move |c| {
+            Box::pin(async move {
+                let user = author_user(c, &app_id, &conversation_id, &new.author).await?;
+                let now = now_ms();
+                let bumped = sqlx::query(
+                    "UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = $1 \
+                     WHERE app_id = $2 AND id = $3 AND message_count < $4 RETURNING last_seq, kind, body",
+                )
+                .bind(now)
+                .bind(&app_id)
+                .bind(&conversation_id)
+                .bind(limit)
+                .fetch_optional(&mut *c)
+                .await?;
+                let Some(row) = bumped else {
+                    // Either the conversation is unknown or it is full.
+                    find_conversation_tx(c, &app_id, &conversation_id).await?;
+                    return Err(DomainError::Locked(format!("Message limit of {limit} per conversation reached.")).into());
+                };
+                let seq: i64 = row.try_get("last_seq")?;
+                let kind = ConversationKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(ConversationKind::SdkGroup);
+                let details: crate::domain::conversation::ConversationDetails = from_json(&row.try_get::<String, _>("body")?)?;
+                let id = new_id();
+                let message = build_message(&id, now, &new, user.as_ref(), source);
+                sqlx::query("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&conversation_id)
+                    .bind(seq)
+                    .bind(&id)
+                    .bind(to_json(&message))
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                // The author has read what they wrote; everyone else has one more unread.
+                let author_id = user.as_ref().map(|u| u.id.as_str()).unwrap_or("");
+                sqlx::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND user_id <> $2")
+                    .bind(&conversation_id)
+                    .bind(author_id)
+                    .execute(&mut *c)
+                    .await?;
+                let payload = json!({
+                    "conversation": truncated(&conversation_id, kind, details.metadata.as_ref()),
+                    "message": with_author_user(message.clone(), user.as_ref()),
+                    "recentNotifications": [],
+                });
+                events::append(c, &app_id, "conversation:message", Some(&conversation_id), &payload).await?;
+                Ok(message)
+            })
+        })
+        .await
+    }
+
+    /// One page of history, oldest first within the page.
+    pub async fn list_messages(&self, app_id: &str, conversation_id: &str, cursor: &MessageCursor) -> StoreResult<Page<Value>> {
+        self.get_conversation(app_id, conversation_id).await?;
+        let limit = MESSAGE_PAGE + 1;
+        let seq_of = |id: String| async move {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM messages WHERE id = $1 AND conversation_id = $2")
+                .bind(&id)
+                .bind(conversation_id)
+                .fetch_optional(self.reader())
+                .await?;
+            row.map(|r| r.0).ok_or_else(|| StoreError::from(DomainError::invalid("Invalid page query parameters: unknown message cursor")))
+        };
+        let (rows, backwards) = match cursor {
+            MessageCursor::Newest => (
+                sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2")
+                    .bind(conversation_id)
+                    .bind(limit)
+                    .fetch_all(self.reader())
+                    .await?,
+                true,
+            ),
+            MessageCursor::Before(id) => {
+                let seq = seq_of(id.clone()).await?;
+                (
+                    sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
+                        .bind(conversation_id)
+                        .bind(seq)
+                        .bind(limit)
+                        .fetch_all(self.reader())
+                        .await?,
+                    true,
+                )
+            }
+            MessageCursor::After(id) => {
+                let seq = seq_of(id.clone()).await?;
+                (
+                    sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                        .bind(conversation_id)
+                        .bind(seq)
+                        .bind(limit)
+                        .fetch_all(self.reader())
+                        .await?,
+                    false,
+                )
+            }
+        };
+        let mut items = rows.iter().map(|r| from_json::<Value>(&r.try_get::<String, _>("body")?)).collect::<StoreResult<Vec<_>>>()?;
+        let has_more = items.len() as i64 > MESSAGE_PAGE;
+        items.truncate(MESSAGE_PAGE as usize);
+        if backwards {
+            items.reverse();
+        }
+        let id_of = |v: Option<&Value>| v.and_then(|m| m["id"].as_str()).map(str::to_string);
+        let (first, last) = (id_of(items.first()), id_of(items.last()));
+        let page = match cursor {
+            MessageCursor::Newest => Page { has_more, before_cursor: if has_more { first } else { None }, after_cursor: None, items },
+            MessageCursor::Before(_) => Page { has_more, before_cursor: if has_more { first } else { None }, after_cursor: last, items },
+            MessageCursor::After(_) => Page { has_more, after_cursor: if has_more { last } else { None }, before_cursor: first, items },
+        };
+        Ok(page)
+    }
+
+    pub async fn delete_message(&self, app_id: &str, conversation_id: &str, message_id: &str) -> StoreResult<()> {
+        let (app_id, conversation_id, message_id) = (app_id.to_string(), conversation_id.to_string(), message_id.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                find_conversation_tx(c, &app_id, &conversation_id).await?;
+                let done = sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND id = $2").bind(&conversation_id).bind(&message_id).execute(&mut *c).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::not_found(Resource::Message));
+                }
+                sqlx::query("UPDATE conversations SET message_count = message_count - 1 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn delete_all_messages(&self, app_id: &str, conversation_id: &str) -> StoreResult<()> {
+        let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                find_conversation_tx(c, &app_id, &conversation_id).await?;
+                sqlx::query("DELETE FROM messages WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sqlx::query("UPDATE conversations SET message_count = 0 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sqlx::query("UPDATE participants SET unread_count = 0 WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Read receipts and typing. `conversation:read` moves `lastRead`/`unreadCount`
+    /// (user) or `businessLastRead` (business); typing changes nothing but is recorded
+    /// as an event for webhooks and live clients.
+    pub async fn post_activity(&self, app_id: &str, conversation_id: &str, activity: NewActivity) -> StoreResult<()> {
+        let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
+        self.write_with_events(move |c| {
+            Box::pin(async move {
+                let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
+                let user = author_user(c, &app_id, &conversation_id, &activity.author).await?;
+                let now = now_ms();
+                if activity.kind == ActivityKind::Read {
+                    match &user {
+                        Some(u) => {
+                            sqlx::query("UPDATE participants SET unread_count = 0, last_read = $1 WHERE conversation_id = $2 AND user_id = $3")
+                                .bind(now)
+                                .bind(&conversation_id)
+                                .bind(&u.id)
+                                .execute(&mut *c)
+                                .await?;
+                        }
+                        None => {
+                            sqlx::query("UPDATE conversations SET business_last_read = $1 WHERE id = $2").bind(now).bind(&conversation_id).execute(&mut *c).await?;
+                        }
+                    }
+                }
+                let author = match &user {
+                    Some(u) => json!({ "type": "user", "userId": u.id, "user": u.truncated() }),
+                    None => json!({ "type": "business" }),
+                };
+                let trigger = if activity.kind == ActivityKind::Read { "conversation:read" } else { "conversation:typing" };
+                let payload = json!({
+                    "conversation": conversation.truncated(),
+                    "activity": { "type": activity.kind.as_str(), "author": author, "source": { "type": "api" } },
+                });
+                events::append(c, &app_id, trigger, Some(&conversation_id), &payload).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -182,3 +182,67 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str
     assert_eq!(errors[0]["code"], want_code, "{body}");
     assert!(errors[0]["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
 }
+
+// ---- Helpers for the Foundation API and store suites (appended) ----
+
+impl TestApp {
+    /// Sends raw bytes with an optional content-type (malformed JSON, wrong media types, huge bodies).
+    pub async fn raw(&self, method: &str, path: &str, auth: Option<&str>, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.body(body).send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    /// GETs an absolute URL (e.g. a `links.next` the server handed out).
+    pub async fn get_absolute(&self, url: &str, auth: &str) -> (u16, Value) {
+        let res = self.http.get(url).header("authorization", auth).send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+/// An HS256 JWT with `kid`, signed with `secret`.
+pub fn hs256_jwt(kid: &str, secret: &str, claims: Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).expect("encode jwt")
+}
+
+/// A token assembled by hand from a header and claims (unsigned or with a fake signature).
+pub fn handmade_jwt(header: Value, claims: Value, signature: &str) -> String {
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!("{}.{}.{}", b64(&header), b64(&claims), signature)
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// 24 lowercase hex characters.
+pub fn is_hex_id(s: &str) -> bool {
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `YYYY-MM-DDThh:mm:ss.SSSZ` exactly.
+pub fn is_ms_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
