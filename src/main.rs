@@ -14,6 +14,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeConfig),
+    /// Benchmark: post messages and page history against a fresh server, print msgs/s and latency.
+    Bench(sunbeam::bench::BenchConfig),
     /// Manage account keys (operators).
     AccountKeys {
         #[command(subcommand)]
@@ -45,6 +47,7 @@ async fn main() {
     let outcome = match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::AccountKeys { action, config } => account_keys(action, config).await,
+        Command::Bench(config) => sunbeam::bench::run(config).await,
     };
     if let Err(e) = outcome {
         eprintln!("sunbeam: {e}");

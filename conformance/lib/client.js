@@ -108,7 +108,8 @@ function assertErrorEnvelope(body) {
 
 /**
  * Awaits a client call expected to fail, as the client surfaces it (a rejection with
- * `status` and the parsed `body`). Checks the status, the envelope and, when given,
+ * `status` and the parsed `body`). Checks the status (a number, or an array of allowed
+ * ones), the envelope and, when given,
  * errors[0].code. Returns the rejection.
  */
 async function expectError(promiseOrFn, status, code) {
@@ -124,8 +125,9 @@ async function expectError(promiseOrFn, status, code) {
   }
   assert.ok(err && typeof err.status === 'number',
     `expected an HTTP error, got ${err && (err.stack || JSON.stringify(err))}`);
-  assert.equal(err.status, status,
-    `expected HTTP ${status}${code ? ` ${code}` : ''}, got ${err.status} ${JSON.stringify(err.body)}`);
+  const statuses = Array.isArray(status) ? status : [status];
+  assert.ok(statuses.includes(err.status),
+    `expected HTTP ${statuses.join(' or ')}${code ? ` ${code}` : ''}, got ${err.status} ${JSON.stringify(err.body)}`);
   assertErrorEnvelope(err.body);
   if (code) {
     assert.equal(err.body.errors[0].code, code, `errors[0].code for ${JSON.stringify(err.body)}`);
