@@ -38,6 +38,22 @@ pub struct ServeConfig {
     /// Messages a conversation may hold before PostMessage answers 423 (tests lower it).
     #[arg(long, env = "SUNBEAM_MAX_MESSAGES_PER_CONVERSATION", default_value_t = 30_000)]
     pub max_messages_per_conversation: i64,
+
+    /// Deliver webhooks only to public addresses: refuse targets on loopback, private,
+    /// link-local and other non-public networks (checked on every connection).
+    #[arg(long, env = "SUNBEAM_WEBHOOK_PUBLIC_ONLY", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_public_only: bool,
+
+    /// Milliseconds a webhook target has to answer before the attempt counts as failed.
+    #[arg(long, env = "SUNBEAM_WEBHOOK_TIMEOUT_MS", default_value_t = 20_000)]
+    pub webhook_timeout_ms: u64,
+
+    /// Waits before each webhook retry, in milliseconds, comma separated; a delivery is
+    /// attempted once more than there are waits (default: 5 attempts over ~15 minutes,
+    /// each wait jittered by ±20 %).
+    #[arg(long, env = "SUNBEAM_WEBHOOK_RETRY_DELAYS_MS", value_delimiter = ',', default_values_t = [60_000u64, 120_000, 240_000, 480_000])]
+    pub webhook_retry_delays_ms: Vec<u64>,
 }
 
 impl ServeConfig {
@@ -52,6 +68,9 @@ impl ServeConfig {
             account_key_id: None,
             account_key_secret: None,
             max_messages_per_conversation: 30_000,
+            webhook_public_only: false,
+            webhook_timeout_ms: 20_000,
+            webhook_retry_delays_ms: vec![60_000, 120_000, 240_000, 480_000],
         }
     }
 }

@@ -23,6 +23,29 @@ enum Command {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// Webhook delivery (operators): backlog, failures, attempt history.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhookAction,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookAction {
+    /// Per webhook: pending/delivered/failed deliveries, the circuit, the last error.
+    Status {
+        /// Only this app's webhooks.
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// The latest attempts for one webhook, newest first.
+    Attempts {
+        webhook_id: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -47,6 +70,7 @@ async fn main() {
     let outcome = match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::AccountKeys { action, config } => account_keys(action, config).await,
+        Command::Webhooks { action, config } => webhooks(action, config).await,
         Command::Bench(config) => sunbeam::bench::run(config).await,
     };
     if let Err(e) = outcome {
@@ -111,4 +135,49 @@ async fn account_keys(action: KeyAction, config: ServeConfig) -> Result<(), Stri
     }
     store.close().await;
     Ok(())
+}
+
+async fn webhooks(action: WebhookAction, config: ServeConfig) -> Result<(), String> {
+    let store = open_store(&config).await?;
+    let outcome = async {
+        match action {
+            WebhookAction::Status { app } => {
+                println!("events not yet routed: {}", store.unrouted_events().await.map_err(|e| e.to_string())?);
+                let statuses = store.webhook_statuses(app.as_deref()).await.map_err(|e| e.to_string())?;
+                if statuses.is_empty() {
+                    println!("no webhooks");
+                }
+                for w in statuses {
+                    println!("webhook {} (app {}, integration {})", w.webhook_id, w.app_id, w.integration_id);
+                    println!("  target:    {}", w.target);
+                    println!("  pending:   {}   delivered: {}   failed: {}   (finished ones are kept for 7 days)", w.pending, w.delivered, w.failed);
+                    let parked = w.parked_until.map(|t| format!(", parked until {t}")).unwrap_or_default();
+                    println!("  failures in a row: {}{parked}", w.consecutive_failures);
+                    if let Some(t) = &w.last_success_at {
+                        println!("  last success: {t}");
+                    }
+                    if let Some(e) = &w.last_error {
+                        println!("  last error:   {} ({})", e, w.last_error_at.as_deref().unwrap_or("?"));
+                    }
+                }
+            }
+            WebhookAction::Attempts { webhook_id, limit } => {
+                for a in store.webhook_attempts(&webhook_id, limit).await.map_err(|e| e.to_string())? {
+                    let outcome = match (a.status, &a.error) {
+                        (Some(s), _) => format!("HTTP {s}"),
+                        (None, Some(e)) => e.clone(),
+                        (None, None) => "?".into(),
+                    };
+                    println!(
+                        "{}  event {} ({})  attempt {}  {} ms  {}  -> {}  [node {}]",
+                        a.started_at, a.event_id, a.trigger, a.attempt, a.duration_ms, outcome, a.state, a.node
+                    );
+                }
+            }
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    store.close().await;
+    outcome
 }

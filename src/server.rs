@@ -10,6 +10,7 @@ use rand::RngCore;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::events::{DeliverySettings, Dispatcher};
 use crate::http::{router, AppState};
 use crate::store::{SecretBox, Store, StoreLimits};
 
@@ -17,6 +18,8 @@ pub struct Server {
     listener: TcpListener,
     pub store: Store,
     state: AppState,
+    /// How webhooks are delivered; from the config, adjustable before `run`.
+    pub delivery: DeliverySettings,
 }
 
 /// Reads the master key from config, or from (creating) `DATA_DIR/master.key`.
@@ -103,7 +106,7 @@ impl Server {
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from) };
-        Ok(Server { listener, store, state })
+        Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -113,8 +116,10 @@ impl Server {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let app = router(self.state);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let dispatcher = Dispatcher::start(self.store.clone(), self.delivery);
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        dispatcher.stop().await;
         self.store.close().await;
-        Ok(())
+        served
     }
 }

@@ -32,8 +32,11 @@ async fn list_apps(State(s): State<AppState>, Caller(caller): Caller, q: QueryMa
         // Sunbeam has no service accounts, so no key can match one.
         return Err(crate::domain::error::DomainError::Forbidden("The serviceAccountId provided does not match supplied credentials".into()).into());
     }
-    let page = s.store.list_apps(&q.page()?).await?;
-    Ok(Json(list_body("apps", page, |a| json!(a), &base_url(&s, &headers), "/v2/apps", "")))
+    let request = q.page()?;
+    let page = s.store.list_apps(&request).await?;
+    // Following `links.next`/`prev` must keep the page size the client asked for.
+    let keep = if q.get("page[size]").is_some() { format!("page[size]={}", request.size) } else { String::new() };
+    Ok(Json(list_body("apps", page, |a| json!(a), &base_url(&s, &headers), "/v2/apps", &keep)))
 }
 
 /// Checks access and existence of the app in the path; used by every app-scoped route.

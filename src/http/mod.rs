@@ -11,6 +11,8 @@ mod conversations;
 pub mod error;
 /// Body, query and credential extractors.
 mod extract;
+/// Integrations and their API keys.
+mod integrations;
 /// App keys (account scope).
 mod keys;
 /// Messages.
@@ -21,6 +23,8 @@ mod paging;
 mod participants;
 /// Users.
 mod users;
+/// Webhooks (app/integration scope) and the operators' delivery status.
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         .merge(conversations::router())
         .merge(participants::router())
         .merge(messages::router())
-        .merge(activities::router());
+        .merge(activities::router())
+        .merge(integrations::router())
+        .merge(webhooks::router());
     Router::new()
         .route("/health", get(health))
         .merge(v2)

@@ -173,8 +173,11 @@ impl Store {
         let (app_id, out) = (app_id.to_string(), key.clone());
         self.write(move |c| {
             Box::pin(async move {
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE id = $1").bind(&app_id).fetch_optional(&mut *c).await?;
-                if exists.is_none() {
+                // A no-op update locks the app's row (on PostgreSQL; SQLite has one writer)
+                // so concurrent creations count one after another and the limit holds.
+                // It touches no key column, so inserts referencing the app are not blocked.
+                let locked = sqlx::query("UPDATE apps SET display_name = display_name WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
+                if locked.rows_affected() == 0 {
                     return Err(StoreError::not_found(Resource::App));
                 }
                 let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM app_keys WHERE app_id = $1").bind(&app_id).fetch_one(&mut *c).await?;

@@ -4,7 +4,10 @@
 use super::backend::{Backend, Dialect};
 use super::StoreResult;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_foundation.sql")),
+    (2, include_str!("migrations/0002_webhooks.sql")),
+];
 
 pub async fn run(backend: &dyn Backend) -> StoreResult<()> {
     let applied = backend.applied_migrations().await?;

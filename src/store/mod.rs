@@ -16,12 +16,14 @@ pub mod keys;
 mod migrations;
 pub mod apps;
 pub mod events;
+pub mod integrations;
 pub mod messages;
 pub mod postgres;
 pub mod rows;
 mod secrets;
 pub mod sqlite;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 

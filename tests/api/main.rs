@@ -5,3 +5,9 @@ mod common;
 
 mod conversations;
 mod foundation;
+mod messages;
+mod auth;
+mod apps;
+mod keys;
+mod users;
+mod wire;

@@ -1,0 +1,63 @@
+//! Store tests: each area is one story, written once as `async fn scenario(store: &Store)`,
+//! and run on SQLite always and on PostgreSQL when one is reachable (under CI=true it
+//! must be: `fresh_store` panics).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use sunbeam::domain::error::{DomainError, Resource};
+use sunbeam::store::{StoreError, StoreLimits};
+
+/// `story!(name, scenario)` generates `name::sqlite` and `name::postgres`, each running
+/// `scenario(&Store)` on a fresh store of that kind. `story!(name, scenario, test_store)`
+/// hands the scenario the whole `TestStore` (for tests that reopen the database).
+macro_rules! story {
+    (@gen $name:ident, $scenario:ident, $($field:tt)*) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let ts = crate::common::fresh_store(crate::common::Db::Sqlite, crate::limits()).await.expect("sqlite is always available");
+                $scenario(&ts $($field)*).await;
+                ts.store.close().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(ts) = crate::common::fresh_store(crate::common::Db::Postgres, crate::limits()).await else { return };
+                $scenario(&ts $($field)*).await;
+                ts.store.close().await;
+            }
+        }
+    };
+    ($name:ident, $scenario:ident) => {
+        story!(@gen $name, $scenario, .store);
+    };
+    ($name:ident, $scenario:ident, test_store) => {
+        story!(@gen $name, $scenario,);
+    };
+}
+
+mod account_keys;
+mod apps;
+mod concurrency;
+mod keys;
+mod users;
+
+pub fn limits() -> StoreLimits {
+    StoreLimits::default()
+}
+
+pub fn is_not_found<T: std::fmt::Debug>(r: &Result<T, StoreError>, resource: Resource) -> bool {
+    matches!(r, Err(StoreError::Domain(DomainError::NotFound(got, _))) if *got == resource)
+}
+
+pub fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Domain(DomainError::Conflict(_))))
+}
+
+pub fn is_rule<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Domain(DomainError::Rule(_))))
+}
