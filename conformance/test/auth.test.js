@@ -116,9 +116,3 @@ describe('JWT (bearerAuth)', () => {
     await expectError(ctx.as({ bearer: 'not.a.jwt' }).apps.listApps(), 401, 'unauthorized');
   });
 });
-
-describe('Error envelope on routes outside the spec', () => {
-  test('an unknown path answers 404 with the envelope', async () => {
-    await expectError(ctx.raw('GET', '/v2/nothing-here'), 404);
-  });
-});

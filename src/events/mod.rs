@@ -95,20 +95,27 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
             break;
         }
         // 1. Route everything committed so far.
-        loop {
-            match store.route_events(settings.route_batch).await {
-                Ok(n) if (n as i64) >= settings.route_batch => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhooks: routing failed");
-                    break;
+        let mut routed = 0usize;
+        if store.has_unrouted_events().await.unwrap_or(true) {
+            loop {
+                match store.route_events(settings.route_batch).await {
+                    Ok(n) => {
+                        routed += n;
+                        if (n as i64) < settings.route_batch {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhooks: routing failed");
+                        break;
+                    }
                 }
             }
         }
         // 2. Claim what is due, within this node's room.
         let room = settings.max_in_flight.saturating_sub(inflight.len());
         let mut full = false;
-        if room > 0 {
+        if room > 0 && store.has_due_deliveries(now_ms()).await.unwrap_or(true) {
             let limit = room.min(100) as i64;
             let req = ClaimRequest {
                 owner: node.clone(),
@@ -150,12 +157,21 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         if full && inflight.len() < settings.max_in_flight {
             continue;
         }
-        // 4. Sleep until something may have changed.
+        // 4. Sleep until something may have changed. Events committed meanwhile (whose
+        // wake-up another listener may have taken) are looked at again soon; if another
+        // node holds the router, it routes them.
+        let backlog = store.has_unrouted_events().await.unwrap_or(false);
+        if backlog && routed > 0 {
+            continue;
+        }
         let now = now_ms();
-        let wait = match store.next_delivery_wake(now).await {
+        let mut wait = match store.next_delivery_wake(now).await {
             Ok(Some(at)) => Duration::from_millis((at - now).max(1) as u64).min(settings.poll_interval),
             _ => settings.poll_interval,
         };
+        if backlog {
+            wait = wait.min(Duration::from_millis(50));
+        }
         tokio::select! {
             _ = stopped.changed() => break,
             _ = wake.notified() => {}

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiResult;
 use super::extract::{Caller, JsonBody, QueryMap};
-use super::paging::{base_url, list_body};
+use super::paging::{base_url, carried_query, list_body};
 use super::AppState;
 use crate::domain::app::{new_app, update_app};
 use crate::domain::auth::ACCOUNT_APP;
@@ -34,9 +34,7 @@ async fn list_apps(State(s): State<AppState>, Caller(caller): Caller, q: QueryMa
     }
     let request = q.page()?;
     let page = s.store.list_apps(&request).await?;
-    // Following `links.next`/`prev` must keep the page size the client asked for.
-    let keep = if q.get("page[size]").is_some() { format!("page[size]={}", request.size) } else { String::new() };
-    Ok(Json(list_body("apps", page, |a| json!(a), &base_url(&s, &headers), "/v2/apps", &keep)))
+    Ok(Json(list_body("apps", page, |a| json!(a), &base_url(&s, &headers), "/v2/apps", &carried_query("", &q))))
 }
 
 /// Checks access and existence of the app in the path; used by every app-scoped route.

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::apps::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, JsonBody, QueryMap};
-use super::paging::{base_url, list_body};
+use super::paging::{base_url, carried_query, list_body};
 use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
 use crate::domain::conversation::{parse_new_conversation, update_details, UserRef};
@@ -37,7 +37,7 @@ async fn list_conversations(State(s): State<AppState>, Caller(caller): Caller, P
     };
     let page = s.store.list_user_conversations(&app_id, &user, &q.page()?).await?;
     let path = format!("/v2/apps/{app_id}/conversations");
-    Ok(Json(list_body("conversations", page, |c| c.to_json(), &base_url(&s, &headers), &path, &filter)))
+    Ok(Json(list_body("conversations", page, |c| c.to_json(), &base_url(&s, &headers), &path, &carried_query(&filter, &q))))
 }
 
 pub(super) fn urlencode(s: &str) -> String {

@@ -3,6 +3,7 @@
 use axum::http::HeaderMap;
 use serde_json::{json, Map, Value};
 
+use super::extract::QueryMap;
 use super::AppState;
 use crate::domain::pagination::Page;
 
@@ -13,6 +14,14 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     format!("http://{host}")
+}
+
+/// The query that links must carry besides the cursor: the filters already encoded
+/// (`&`-joined) plus the page size the client asked for, so following `links.next`
+/// keeps both.
+pub fn carried_query(filters: &str, q: &QueryMap) -> String {
+    let size = q.get("page[size]").map(|s| format!("page[size]={s}"));
+    [Some(filters.to_string()).filter(|f| !f.is_empty()), size].into_iter().flatten().collect::<Vec<_>>().join("&")
 }
 
 /// `{ <name>: [...], meta: {...}, links: {...} }` for a page of items. `extra_query`

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::apps::authorize;
 use super::error::ApiResult;
 use super::extract::{Caller, JsonBody, QueryMap};
-use super::paging::{base_url, list_body};
+use super::paging::{base_url, carried_query, list_body};
 use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
 use crate::domain::conversation::{parse_join, parse_leave};
@@ -37,5 +37,5 @@ async fn list(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, i
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
     let page = s.store.list_participants(&app_id, &id, &q.page()?).await?;
     let path = format!("/v2/apps/{app_id}/conversations/{id}/participants");
-    Ok(Json(list_body("participants", page, |p| p.to_json(), &base_url(&s, &headers), &path, "")))
+    Ok(Json(list_body("participants", page, |p| p.to_json(), &base_url(&s, &headers), &path, &carried_query("", &q))))
 }

@@ -26,8 +26,11 @@ use crate::domain::ids::is_id;
 use crate::domain::time::{format_ms, now_ms};
 use crate::domain::webhook::{event_object, order_key, shape_payload, user_ids, Webhook, WebhookDoc, MAX_WEBHOOKS_PER_APP};
 
+/// An outbox row: seq, id, app_id, kind, conversation_id, payload, created_at.
+type OutboxRow = (i64, String, String, String, Option<String>, String, i64);
+
 /// Serialises routing between the nodes of a PostgreSQL cluster.
-const ROUTE_LOCK: i64 = 0x5375_6e62_6561_6e;
+const ROUTE_LOCK: i64 = 0x0053_756e_6265_616e;
 
 fn webhooks_only_for_custom() -> StoreError {
     StoreError::rule("Webhooks are available only for custom integrations")
@@ -284,7 +287,7 @@ impl Store {
                         return Ok(0);
                     }
                 }
-                let events: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+                let events: Vec<OutboxRow> = sqlx::query_as(
                     "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE routed_at IS NULL ORDER BY seq LIMIT $1",
                 )
                 .bind(batch)
@@ -375,12 +378,10 @@ impl Store {
         let claimed: Vec<(i64, String, String, i64, String, String, String)> = self
             .write(move |c| {
                 Box::pin(async move {
-                    let busy: Vec<&String> = req
-                        .in_flight
-                        .iter()
-                        .filter(|(_, n)| **n >= req.per_target)
-                        .map(|(w, _)| w)
-                        .collect();
+                    // Webhooks this node cannot take more of: full ones, and probing ones
+                    // (circuit tripped) that already have their one request out.
+                    let full: Vec<&String> = req.in_flight.iter().filter(|(_, n)| **n >= req.per_target).map(|(w, _)| w).collect();
+                    let probing: Vec<&String> = req.in_flight.iter().filter(|(_, n)| **n > 0 && **n < req.per_target).map(|(w, _)| w).collect();
                     let mut sql = String::from(
                         "SELECT d.id, d.webhook_id, h.consecutive_failures FROM webhook_deliveries d \
                          LEFT JOIN webhook_health h ON h.webhook_id = d.webhook_id \
@@ -390,17 +391,32 @@ impl Store {
                          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
                              AND e.order_key = d.order_key AND e.state = 'pending' AND e.event_seq < d.event_seq)",
                     );
-                    if !busy.is_empty() {
-                        let marks: Vec<String> = (0..busy.len()).map(|i| format!("${}", i + 3)).collect();
-                        sql.push_str(&format!(" AND d.webhook_id NOT IN ({})", marks.join(", ")));
+                    let mut n = 3;
+                    let mut marks = |count: usize| {
+                        let m: Vec<String> = (n..n + count).map(|i| format!("${i}")).collect();
+                        n += count;
+                        m.join(", ")
+                    };
+                    if !full.is_empty() {
+                        sql.push_str(&format!(" AND d.webhook_id NOT IN ({})", marks(full.len())));
+                    }
+                    if !probing.is_empty() {
+                        let t = marks(1);
+                        sql.push_str(&format!(" AND NOT (COALESCE(h.consecutive_failures, 0) >= {t} AND d.webhook_id IN ({}))", marks(probing.len())));
                     }
                     sql.push_str(" ORDER BY d.next_attempt_at, d.id LIMIT $2");
                     if postgres {
                         sql.push_str(" FOR UPDATE OF d SKIP LOCKED");
                     }
                     let mut q = sqlx::query_as::<_, (i64, String, Option<i64>)>(&sql).bind(req.now).bind(req.limit);
-                    for w in &busy {
+                    for w in &full {
                         q = q.bind(w.as_str());
+                    }
+                    if !probing.is_empty() {
+                        q = q.bind(req.circuit_threshold);
+                        for w in &probing {
+                            q = q.bind(w.as_str());
+                        }
                     }
                     let candidates = q.fetch_all(&mut *c).await?;
                     let mut room: HashMap<String, usize> = HashMap::new();
@@ -501,9 +517,6 @@ impl Store {
                 .bind(r.delivery_id)
                 .execute(&mut *c)
                 .await?;
-                let current: Option<(i64,)> =
-                    sqlx::query_as("SELECT consecutive_failures FROM webhook_health WHERE webhook_id = $1").bind(&r.webhook_id).fetch_optional(&mut *c).await?;
-                let failures = current.map(|x| x.0).unwrap_or(0);
                 let error_text = r.error.clone().or_else(|| r.status.map(|s| format!("HTTP {s}")));
                 match r.health {
                     Health::Up => {
@@ -517,19 +530,20 @@ impl Store {
                         .await?;
                     }
                     Health::Down => {
-                        let failures = failures + 1;
-                        let parked = circuit.park_for(failures).map(|ms| now + ms);
-                        sqlx::query(
-                            "INSERT INTO webhook_health (webhook_id, consecutive_failures, parked_until, last_error, last_error_at) VALUES ($1, $2, $3, $4, $5) \
-                             ON CONFLICT (webhook_id) DO UPDATE SET consecutive_failures = $2, parked_until = $3, last_error = $4, last_error_at = $5",
+                        // Incremented in place: concurrent failures on several nodes all count.
+                        let (failures,): (i64,) = sqlx::query_as(
+                            "INSERT INTO webhook_health (webhook_id, consecutive_failures, last_error, last_error_at) VALUES ($1, 1, $2, $3) \
+                             ON CONFLICT (webhook_id) DO UPDATE SET consecutive_failures = webhook_health.consecutive_failures + 1, \
+                             last_error = $2, last_error_at = $3 RETURNING consecutive_failures",
                         )
                         .bind(&r.webhook_id)
-                        .bind(failures)
-                        .bind(parked)
                         .bind(&error_text)
                         .bind(now)
-                        .execute(&mut *c)
+                        .fetch_one(&mut *c)
                         .await?;
+                        if let Some(ms) = circuit.park_for(failures) {
+                            sqlx::query("UPDATE webhook_health SET parked_until = $1 WHERE webhook_id = $2").bind(now + ms).bind(&r.webhook_id).execute(&mut *c).await?;
+                        }
                     }
                     Health::Neutral => {
                         sqlx::query(
@@ -547,6 +561,22 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Cheap reads that spare the writer a transaction when there is nothing to do.
+    pub async fn has_unrouted_events(&self) -> StoreResult<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM events WHERE routed_at IS NULL LIMIT 1").fetch_optional(self.reader()).await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn has_due_deliveries(&self, now: i64) -> StoreResult<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Gives back every lease (a single-node SQLite store at start-up: whatever was in

@@ -343,3 +343,11 @@ async fn delete_app_removes_it_with_its_keys_and_users() {
     assert_eq!(status, 200);
     assert_eq!(got["user"]["id"], kept_user.as_str());
 }
+
+#[tokio::test]
+async fn list_apps_by_service_account_is_forbidden_without_service_accounts() {
+    let app = TestApp::spawn().await;
+    app.create_app("A").await;
+    let (status, got) = app.account("GET", "/v2/apps?filter[serviceAccountId]=svc_000000000000000000000000", None).await;
+    assert_error(status, &got, 403, "forbidden");
+}

@@ -5,9 +5,11 @@ mod common;
 
 mod conversations;
 mod foundation;
+mod integrations;
 mod messages;
 mod auth;
 mod apps;
 mod keys;
 mod users;
 mod wire;
+mod webhooks;

@@ -128,6 +128,24 @@ async fn a_body_over_100kb_is_413_in_the_envelope() {
 }
 
 #[tokio::test]
+async fn the_limit_is_exactly_100kb() {
+    let app = TestApp::spawn().await;
+    // A body of exactly `len` bytes: valid JSON, refused for its metadata if read.
+    let body_of = |len: usize| {
+        let frame = json!({"displayName": "x", "metadata": {"blob": ""}}).to_string().len();
+        json!({"displayName": "x", "metadata": {"blob": "a".repeat(len - frame)}}).to_string().into_bytes()
+    };
+    let at = body_of(100 * 1024);
+    assert_eq!(at.len(), 102_400);
+    let (status, body) = app.raw("POST", "/v2/apps", Some(&app.account_auth()), Some("application/json"), at).await;
+    assert_error(status, &body, 400, "bad_request");
+    let over = body_of(100 * 1024 + 1);
+    let (status, body) = app.raw("POST", "/v2/apps", Some(&app.account_auth()), Some("application/json"), over).await;
+    assert_eq!(status, 413, "{body}");
+    assert_envelope(&body);
+}
+
+#[tokio::test]
 async fn a_non_json_content_type_is_refused_in_the_envelope() {
     let app = TestApp::spawn().await;
     let app_id = app.create_app("Shop").await;

@@ -32,10 +32,27 @@ pub async fn fresh_postgres_url() -> Option<String> {
             return None;
         }
     };
+    drop_stale_test_databases(&mut conn).await;
     let name = format!("sunbeam_test_{}", sunbeam::domain::ids::new_id());
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
     Some(format!("{base}/{name}"))
+}
+
+/// Test databases are never dropped by the run that made them (it may still be using
+/// them); each run drops those more than an hour old. Their names carry a time-ordered id
+/// whose first 12 hex digits are the creation time in milliseconds.
+async fn drop_stale_test_databases(conn: &mut sqlx::AnyConnection) {
+    let Ok(names) = sqlx::query_as::<_, (String,)>("SELECT datname::TEXT FROM pg_database WHERE datname LIKE 'sunbeam_test_%'").fetch_all(&mut *conn).await else {
+        return;
+    };
+    let now = sunbeam::domain::time::now_ms();
+    for (name,) in names {
+        let created = name.strip_prefix("sunbeam_test_").and_then(|id| id.get(..12)).and_then(|h| i64::from_str_radix(h, 16).ok());
+        if created.is_some_and(|ms| now - ms > 3_600_000) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut *conn).await;
+        }
+    }
 }
 
 pub struct TestStore {

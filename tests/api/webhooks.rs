@@ -1,0 +1,806 @@
+//! Webhooks over HTTP: CRUD and scopes, and delivery to a real receiver on 127.0.0.1
+//! (envelope, triggers, retries, order, restarts). Delivery runs with a millisecond
+//! schedule; the tests assert counts and order, never timings.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+use sunbeam::config::ServeConfig;
+use sunbeam::events::DeliverySettings;
+use sunbeam::server::{bootstrap, Server};
+use sunbeam::store::{SecretBox, Store, StoreLimits};
+
+use crate::common::{assert_error, TestApp};
+
+// ---- a receiver: a tiny axum server that records what it gets ----
+
+#[derive(Debug, Clone)]
+enum Reply {
+    Status(u16),
+    /// Wait this long, then answer 200 (the sender will have given up by then).
+    Hang(Duration),
+}
+
+#[derive(Debug, Clone)]
+struct Hit {
+    api_key: Option<String>,
+    content_type: Option<String>,
+    body: Value,
+    /// What the receiver answered (0 while hanging).
+    answered: u16,
+}
+
+impl Hit {
+    fn event(&self) -> &Value {
+        &self.body["events"][0]
+    }
+    fn event_id(&self) -> String {
+        self.event()["id"].as_str().unwrap().to_string()
+    }
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    jitter_ms: u64,
+    url: String,
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+    let reply = r.script.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
+    let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let hit = Hit { api_key: header("x-api-key"), content_type: header("content-type"), body: serde_json::from_str(&body).unwrap_or(Value::Null), answered: 0 };
+    let index = {
+        let mut hits = r.hits.lock().unwrap();
+        hits.push(hit);
+        hits.len() - 1
+    };
+    if r.jitter_ms > 0 {
+        let ms = rand::random::<u64>() % r.jitter_ms;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = match reply {
+        Reply::Status(s) => s,
+        Reply::Hang(d) => {
+            tokio::time::sleep(d).await;
+            200
+        }
+    };
+    r.hits.lock().unwrap()[index].answered = status;
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    async fn start(script: Vec<Reply>, jitter_ms: u64) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let r = Receiver { hits: Default::default(), script: Arc::new(Mutex::new(script.into())), jitter_ms, url };
+        let app = Router::new().route("/hook", post(receive)).with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        r
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the hits so far (panics after 20 s).
+    async fn wait_until(&self, what: &str, pred: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
+        for _ in 0..2000 {
+            let hits = self.hits();
+            if pred(&hits) {
+                return hits;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}; got {:#?}", self.hits());
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Hit> {
+        self.wait_until(&format!("{n} requests"), |h| h.len() >= n).await
+    }
+
+    /// Lets the dispatcher run on a while, then returns everything received.
+    async fn settle(&self) -> Vec<Hit> {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        self.hits()
+    }
+}
+
+// ---- a node: the real server over a store we keep, so it can be restarted ----
+
+const ACCOUNT_ID: &str = "act_0123456789abcdef01234567";
+const ACCOUNT_SECRET: &str = "a-test-account-secret-of-some-length";
+
+struct Node {
+    base: String,
+    http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+fn config(url: &str, dir: &Path) -> ServeConfig {
+    let mut c = ServeConfig::for_database(url, dir.to_path_buf());
+    c.account_key_id = Some(ACCOUNT_ID.into());
+    c.account_key_secret = Some(ACCOUNT_SECRET.into());
+    c.webhook_retry_delays_ms = vec![20, 20, 20, 20];
+    c.webhook_timeout_ms = 2_000;
+    c
+}
+
+async fn open(url: &str) -> Store {
+    Store::open(url, SecretBox::new([42; 32]), StoreLimits::default()).await.expect("open store")
+}
+
+impl Node {
+    async fn start(url: &str, dir: &Path, tune: impl FnOnce(&mut ServeConfig)) -> Node {
+        Self::start_tuned(url, dir, tune, |_| {}).await
+    }
+
+    async fn start_tuned(url: &str, dir: &Path, tune: impl FnOnce(&mut ServeConfig), tune_delivery: impl FnOnce(&mut DeliverySettings)) -> Node {
+        let mut c = config(url, dir);
+        tune(&mut c);
+        let store = open(url).await;
+        bootstrap(&store, &c).await.expect("bootstrap");
+        let mut server = Server::with_store(&c, store.clone()).await.expect("bind");
+        tune_delivery(&mut server.delivery);
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        Node { base, http: reqwest::Client::new(), shutdown: Some(tx), done: Some(done) }
+    }
+
+    /// Stops the server (and its dispatcher) and waits until the store is closed.
+    async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.done.take().unwrap().await.unwrap().unwrap();
+    }
+
+    async fn call_as(&self, auth: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).header("authorization", auth);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&TestApp::basic(ACCOUNT_ID, ACCOUNT_SECRET), method, path, body).await
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, out) = self.call(method, path, body).await;
+        assert!(status == 200 || status == 201, "{method} {path}: {status} {out}");
+        out
+    }
+
+    async fn app(&self) -> String {
+        self.ok("POST", "/v2/apps", Some(json!({"displayName": "Shop"}))).await["app"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// A custom integration whose webhook posts `triggers` to `target`; returns
+    /// (integration id, webhook).
+    async fn hook(&self, app_id: &str, target: &str, triggers: &[&str], options: Value) -> (String, Value) {
+        let mut webhook = json!({"target": target, "triggers": triggers});
+        webhook.as_object_mut().unwrap().extend(options.as_object().cloned().unwrap_or_default());
+        let out = self.ok("POST", &format!("/v2/apps/{app_id}/integrations"), Some(json!({"type": "custom", "webhooks": [webhook]}))).await;
+        (out["integration"]["id"].as_str().unwrap().to_string(), out["integration"]["webhooks"][0].clone())
+    }
+
+    async fn user(&self, app_id: &str, body: Value) -> String {
+        self.ok("POST", &format!("/v2/apps/{app_id}/users"), Some(body)).await["user"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn delete_user(&self, app_id: &str, user_id: &str) {
+        self.ok("DELETE", &format!("/v2/apps/{app_id}/users/{user_id}"), None).await;
+    }
+
+    async fn status(&self, webhook_id: &str) -> Value {
+        let out = self.ok("GET", "/admin/webhooks", None).await;
+        out["webhooks"].as_array().unwrap().iter().find(|w| w["webhookId"] == webhook_id).cloned().unwrap_or_else(|| panic!("{out}"))
+    }
+
+    /// Waits until `finished` deliveries of the webhook are delivered or failed for good
+    /// and nothing is pending.
+    async fn drained(&self, webhook_id: &str, finished: i64) -> Value {
+        for _ in 0..2000 {
+            let s = self.status(webhook_id).await;
+            let done = s["delivered"].as_i64().unwrap() + s["failed"].as_i64().unwrap();
+            if s["pending"] == 0 && done >= finished {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("webhook {webhook_id} never drained: {}", self.status(webhook_id).await);
+    }
+}
+
+struct Fresh {
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+fn fresh() -> Fresh {
+    let dir = tempfile::tempdir().unwrap();
+    Fresh { url: format!("sqlite://{}/sunbeam.db", dir.path().display()), dir }
+}
+
+/// SQLite always; PostgreSQL too when one is reachable (required under CI).
+async fn backends() -> Vec<Fresh> {
+    let mut out = vec![fresh()];
+    if let Some(url) = crate::common::fresh_postgres_url().await {
+        out.push(Fresh { url, dir: tempfile::tempdir().unwrap() });
+    }
+    out
+}
+
+async fn node() -> (Node, Fresh) {
+    let f = fresh();
+    (Node::start(&f.url, f.dir.path(), |_| {}).await, f)
+}
+
+// ---- CRUD and scopes ----
+
+#[tokio::test]
+async fn webhook_crud_validation_and_the_per_app_limit() {
+    let (n, _f) = node().await;
+    let app_id = n.app().await;
+    let key = n.ok("POST", &format!("/v2/apps/{app_id}/keys"), Some(json!({"displayName": "k"}))).await["key"].clone();
+    let auth = TestApp::basic(key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let (integration, first) = n.hook(&app_id, "https://example.com/a", &["user:remove"], json!({})).await;
+    let base = format!("/v2/apps/{app_id}/integrations/{integration}/webhooks");
+
+    let (status, created) = n
+        .call_as(&auth, "POST", &base, Some(json!({"target": "http://10.0.0.5:8080/b", "triggers": ["conversation:message", "conversation:read"], "includeFullUser": true})))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let w = created["webhook"].clone();
+    assert_eq!((w["version"].as_str(), w["includeFullUser"].as_bool(), w["includeFullSource"].as_bool()), (Some("v2"), Some(true), Some(false)));
+    assert_eq!(w["secret"].as_str().unwrap().len(), 32);
+    let wid = w["id"].as_str().unwrap();
+
+    let (_, listed) = n.call_as(&auth, "GET", &base, None).await;
+    assert_eq!(listed["webhooks"], json!([first, w]));
+    let (status, got) = n.call_as(&auth, "GET", &format!("{base}/{wid}"), None).await;
+    assert_eq!((status, &got["webhook"]), (200, &w));
+    let (status, patched) = n.call_as(&auth, "PATCH", &format!("{base}/{wid}"), Some(json!({"triggers": ["user:remove"], "includeFullSource": true}))).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["webhook"]["triggers"], json!(["user:remove"]));
+    assert_eq!((patched["webhook"]["includeFullSource"].as_bool(), patched["webhook"]["target"].as_str()), (Some(true), w["target"].as_str()));
+    assert_eq!(patched["webhook"]["secret"], w["secret"]);
+
+    for body in [
+        json!({"triggers": ["user:remove"]}),
+        json!({"target": "https://e.com"}),
+        json!({"target": "not a url", "triggers": ["user:remove"]}),
+        json!({"target": "ftp://e.com/x", "triggers": ["user:remove"]}),
+        json!({"target": "https://e.com", "triggers": ["*"]}),
+        json!({"target": "https://e.com", "triggers": ["conversation:Message"]}),
+        json!({"target": "https://e.com", "triggers": "user:remove"}),
+        json!({"target": "https://e.com", "triggers": ["user:remove"], "includeFullUser": "true"}),
+    ] {
+        let (status, out) = n.call_as(&auth, "POST", &base, Some(body.clone())).await;
+        assert_error(status, &out, 400, "bad_request");
+    }
+    let (status, out) = n.call_as(&auth, "PATCH", &format!("{base}/{wid}"), Some(json!({"target": "gopher://x"}))).await;
+    assert_error(status, &out, 400, "bad_request");
+
+    // Account scope is not among the spec's scopes for webhooks.
+    let (status, out) = n.call("GET", &base, None).await;
+    assert_error(status, &out, 403, "forbidden");
+    // Only custom integrations take webhooks; unknown ones are 404.
+    let web = n.ok("POST", &format!("/v2/apps/{app_id}/integrations"), Some(json!({"type": "web"}))).await["integration"]["id"].as_str().unwrap().to_string();
+    let (status, out) = n.call_as(&auth, "POST", &format!("/v2/apps/{app_id}/integrations/{web}/webhooks"), Some(json!({"target": "https://e.com", "triggers": ["user:remove"]}))).await;
+    assert_error(status, &out, 400, "bad_request");
+    let (status, out) = n.call_as(&auth, "GET", &format!("/v2/apps/{app_id}/integrations/000000000000000000000000/webhooks"), None).await;
+    assert_error(status, &out, 404, "integration_not_found");
+    let (status, out) = n.call_as(&auth, "GET", &format!("/v2/apps/{app_id}/integrations/me/webhooks"), None).await;
+    assert_error(status, &out, 404, "integration_not_found");
+    let (status, out) = n.call_as(&auth, "GET", &format!("{base}/000000000000000000000000"), None).await;
+    assert_error(status, &out, 404, "not_found");
+
+    // Ten webhooks per app, counted across its integrations.
+    for i in 2..10 {
+        let (status, out) = n.call_as(&auth, "POST", &base, Some(json!({"target": format!("https://e.com/{i}"), "triggers": ["user:remove"]}))).await;
+        assert_eq!(status, 201, "{out}");
+    }
+    let (status, out) = n.call_as(&auth, "POST", &base, Some(json!({"target": "https://e.com/11", "triggers": ["user:remove"]}))).await;
+    assert_error(status, &out, 400, "bad_request");
+    let (status, out) = n
+        .call("POST", &format!("/v2/apps/{app_id}/integrations"), Some(json!({"type": "custom", "webhooks": [{"target": "https://e.com/x", "triggers": ["user:remove"]}]})))
+        .await;
+    assert_error(status, &out, 400, "bad_request");
+
+    let (status, out) = n.call_as(&auth, "DELETE", &format!("{base}/{wid}"), None).await;
+    assert_eq!((status, out), (200, json!({})));
+    let (status, out) = n.call_as(&auth, "GET", &format!("{base}/{wid}"), None).await;
+    assert_error(status, &out, 404, "not_found");
+    let (status, out) = n.call_as(&auth, "DELETE", &format!("{base}/{wid}"), None).await;
+    assert_error(status, &out, 404, "not_found");
+}
+
+#[tokio::test]
+async fn an_integration_key_sees_only_its_own_webhooks() {
+    let (n, _f) = node().await;
+    let app_id = n.app().await;
+    let other_app = n.app().await;
+    let (mine, my_hook) = n.hook(&app_id, "https://example.com/mine", &["user:remove"], json!({})).await;
+    let (theirs, their_hook) = n.hook(&app_id, "https://example.com/theirs", &["user:remove"], json!({})).await;
+    let key = n.ok("POST", &format!("/v2/apps/{app_id}/integrations/{mine}/keys"), Some(json!({"displayName": "bot"}))).await["key"].clone();
+    let auth = TestApp::basic(key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let root = format!("/v2/apps/{app_id}/integrations");
+
+    let (status, out) = n.call_as(&auth, "GET", &format!("{root}/me/webhooks"), None).await;
+    assert_eq!((status, &out["webhooks"]), (200, &json!([my_hook])));
+    let (status, out) = n.call_as(&auth, "GET", &format!("{root}/{mine}/webhooks"), None).await;
+    assert_eq!((status, &out["webhooks"]), (200, &json!([my_hook])));
+    let (status, created) = n.call_as(&auth, "POST", &format!("{root}/me/webhooks"), Some(json!({"target": "https://example.com/more", "triggers": ["conversation:message"]}))).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, out) = n.call_as(&auth, "GET", &format!("{root}/me/webhooks"), None).await;
+    assert_eq!(out["webhooks"].as_array().unwrap().len(), 2);
+
+    let their_id = their_hook["id"].as_str().unwrap();
+    for (method, path, body) in [
+        ("GET", format!("{root}/{theirs}/webhooks"), None),
+        ("POST", format!("{root}/{theirs}/webhooks"), Some(json!({"target": "https://e.com", "triggers": ["user:remove"]}))),
+        ("GET", format!("{root}/{theirs}/webhooks/{their_id}"), None),
+        ("PATCH", format!("{root}/{theirs}/webhooks/{their_id}"), Some(json!({"target": "https://evil.example"}))),
+        ("DELETE", format!("{root}/{theirs}/webhooks/{their_id}"), None),
+    ] {
+        let (status, out) = n.call_as(&auth, method, &path, body).await;
+        assert_error(status, &out, 403, "forbidden");
+    }
+    // Its own integration's id with another's webhook id finds nothing.
+    let (status, out) = n.call_as(&auth, "GET", &format!("{root}/me/webhooks/{their_id}"), None).await;
+    assert_error(status, &out, 404, "not_found");
+    let (status, out) = n.call_as(&auth, "GET", &format!("/v2/apps/{other_app}/integrations/me/webhooks"), None).await;
+    assert_error(status, &out, 403, "forbidden");
+    // The other integration's webhook is untouched.
+    let (_, out) = n.call("GET", &format!("{root}/{theirs}"), None).await;
+    assert_eq!(out["integration"]["webhooks"], json!([their_hook]));
+}
+
+// ---- delivery ----
+
+#[tokio::test]
+async fn delivers_the_envelope_with_the_secret_in_x_api_key() {
+    for f in backends().await {
+        delivers_the_envelope_with_the_secret_in_x_api_key_on(f).await;
+    }
+}
+
+async fn delivers_the_envelope_with_the_secret_in_x_api_key_on(f: Fresh) {
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let rx = Receiver::start(vec![], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({"externalId": "ann"})).await;
+    n.delete_user(&app_id, &user).await;
+
+    let hits = rx.wait_for(1).await;
+    let hit = &hits[0];
+    assert_eq!(hit.api_key.as_deref(), hook["secret"].as_str());
+    assert_eq!(hit.content_type.as_deref(), Some("application/json"));
+    assert_eq!(hit.body["app"], json!({"id": app_id}));
+    assert_eq!(hit.body["webhook"], json!({"id": hook["id"], "version": "v2"}));
+    let events = hit.body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["type"], "user:remove");
+    assert_eq!(e["id"].as_str().unwrap().len(), 24);
+    let created = e["createdAt"].as_str().unwrap();
+    assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
+    assert_eq!(e["payload"]["user"]["id"], user.as_str());
+    assert_eq!(e["payload"]["user"]["externalId"], "ann");
+
+    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(1), Some(0)));
+    assert!(s["lastSuccessAt"].is_string());
+    assert_eq!(rx.settle().await.len(), 1);
+}
+
+#[tokio::test]
+async fn only_subscribed_triggers_are_delivered() {
+    let (n, _f) = node().await;
+    let (users_rx, convs_rx) = (Receiver::start(vec![], 0).await, Receiver::start(vec![], 0).await);
+    let app_id = n.app().await;
+    n.hook(&app_id, &users_rx.url, &["user:remove"], json!({})).await;
+    n.hook(&app_id, &convs_rx.url, &["conversation:create", "conversation:message"], json!({})).await;
+    let ann = n.user(&app_id, json!({"externalId": "ann"})).await;
+    let bob = n.user(&app_id, json!({"externalId": "bob"})).await;
+    let conv = n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": bob}]}))).await;
+    let conv_id = conv["conversation"]["id"].as_str().unwrap();
+    n.ok("POST", &format!("/v2/apps/{app_id}/conversations/{conv_id}/messages"), Some(json!({"author": {"type": "business"}, "content": {"type": "text", "text": "hi"}})))
+        .await;
+    n.delete_user(&app_id, &ann).await;
+
+    users_rx.wait_for(1).await;
+    convs_rx.wait_for(2).await;
+    let users = users_rx.settle().await;
+    let convs = convs_rx.settle().await;
+    assert_eq!(users.iter().map(|h| h.event()["type"].as_str().unwrap()).collect::<Vec<_>>(), ["user:remove"]);
+    let mut kinds: Vec<&str> = convs.iter().map(|h| h.event()["type"].as_str().unwrap()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["conversation:create", "conversation:message"]);
+    let message = convs.iter().find(|h| h.event()["type"] == "conversation:message").unwrap();
+    assert_eq!(message.event()["payload"]["conversation"]["id"], conv_id);
+    assert_eq!(message.event()["payload"]["message"]["content"]["text"], "hi");
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_with_the_same_event_id_until_delivered() {
+    for f in backends().await {
+        a_5xx_is_retried_with_the_same_event_id_until_delivered_on(f).await;
+    }
+}
+
+async fn a_5xx_is_retried_with_the_same_event_id_until_delivered_on(f: Fresh) {
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let rx = Receiver::start(vec![Reply::Status(500), Reply::Status(503), Reply::Status(200)], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+
+    let hits = rx.wait_for(3).await;
+    assert!(hits.iter().all(|h| h.event_id() == hits[0].event_id()), "{hits:#?}");
+    let webhook_id = hook["id"].as_str().unwrap();
+    let s = n.drained(webhook_id, 1).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(0), Some(0)));
+    assert_eq!(rx.settle().await.len(), 3);
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
+    let statuses: Vec<i64> = attempts["attempts"].as_array().unwrap().iter().map(|a| a["status"].as_i64().unwrap()).collect();
+    assert_eq!(statuses, [200, 503, 500], "newest first");
+}
+
+#[tokio::test]
+async fn a_failing_target_gets_five_attempts_then_the_delivery_fails() {
+    let (n, _f) = node().await;
+    let rx = Receiver::start(vec![Reply::Status(500); 20], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+
+    rx.wait_for(5).await;
+    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(0), Some(1)));
+    assert_eq!(s["lastError"], "HTTP 500");
+    assert_eq!(s["consecutiveFailures"], 5);
+    let hits = rx.settle().await;
+    assert_eq!(hits.len(), 5, "exactly five attempts");
+    assert!(hits.iter().all(|h| h.event_id() == hits[0].event_id()));
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried() {
+    let f = fresh();
+    let n = Node::start(&f.url, f.dir.path(), |c| c.webhook_timeout_ms = 300).await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(3)), Reply::Status(200)], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+
+    let hits = rx.wait_until("a delivered retry", |h| h.len() >= 2 && h[1].answered == 200).await;
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].event_id(), hits[1].event_id());
+    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(1), Some(0)));
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{}/attempts", hook["id"].as_str().unwrap()), None).await;
+    let first = &attempts["attempts"][1];
+    assert!(first["status"].is_null() && first["error"].as_str().unwrap().contains("no response"), "{attempts}");
+}
+
+#[tokio::test]
+async fn non_recoverable_statuses_are_not_retried() {
+    let (n, _f) = node().await;
+    let codes = [400u16, 401, 403, 404, 406];
+    let rx = Receiver::start(codes.iter().map(|c| Reply::Status(*c)).collect(), 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    for _ in codes {
+        let user = n.user(&app_id, json!({})).await;
+        n.delete_user(&app_id, &user).await;
+    }
+    rx.wait_for(codes.len()).await;
+    let s = n.drained(hook["id"].as_str().unwrap(), 5).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(0), Some(5)));
+    let hits = rx.settle().await;
+    assert_eq!(hits.len(), 5, "one attempt each: {hits:#?}");
+    let mut answered: Vec<u16> = hits.iter().map(|h| h.answered).collect();
+    answered.sort();
+    assert_eq!(answered, codes);
+    let mut ids: Vec<String> = hits.iter().map(Hit::event_id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "five distinct events");
+    // A refusal says nothing about the target's health: the circuit stays closed.
+    assert_eq!(s["consecutiveFailures"], 0);
+}
+
+#[tokio::test]
+async fn events_of_a_conversation_arrive_in_order_even_through_retries() {
+    for f in backends().await {
+        events_of_a_conversation_arrive_in_order_even_through_retries_on(f).await;
+    }
+}
+
+async fn events_of_a_conversation_arrive_in_order_even_through_retries_on(f: Fresh) {
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    // Some failures early on force retries; replies take a random while.
+    let script = vec![Reply::Status(500), Reply::Status(200), Reply::Status(502), Reply::Status(500)];
+    let rx = Receiver::start(script, 15).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["conversation:message"], json!({})).await;
+    let mut convs = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let user = n.user(&app_id, json!({"externalId": name})).await;
+        let c = n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": user}]}))).await;
+        convs.push(c["conversation"]["id"].as_str().unwrap().to_string());
+    }
+    let per_conv = 8;
+    for i in 0..per_conv {
+        for c in &convs {
+            let body = json!({"author": {"type": "business"}, "content": {"type": "text", "text": format!("{i}")}});
+            n.ok("POST", &format!("/v2/apps/{app_id}/conversations/{c}/messages"), Some(body)).await;
+        }
+    }
+    let total = per_conv * convs.len();
+    let hits = rx.wait_until("every message delivered", |h| h.iter().filter(|x| x.answered == 200).count() >= total).await;
+    n.drained(hook["id"].as_str().unwrap(), total as i64).await;
+    for c in &convs {
+        let of = |h: &&Hit| h.event()["payload"]["conversation"]["id"] == c.as_str();
+        let text = |h: &Hit| h.event()["payload"]["message"]["content"]["text"].as_str().unwrap().parse::<usize>().unwrap();
+        let delivered: Vec<usize> = hits.iter().filter(of).filter(|h| h.answered == 200).map(text).collect();
+        assert_eq!(delivered, (0..per_conv).collect::<Vec<_>>(), "conversation {c}");
+        // Every request, retries included, never goes back in the conversation's history.
+        let sent: Vec<usize> = hits.iter().filter(of).map(text).collect();
+        assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{sent:?}");
+    }
+}
+
+#[tokio::test]
+async fn include_full_user_widens_the_user_and_others_stay_truncated() {
+    let (n, _f) = node().await;
+    let (full_rx, plain_rx) = (Receiver::start(vec![], 0).await, Receiver::start(vec![], 0).await);
+    let app_id = n.app().await;
+    n.hook(&app_id, &full_rx.url, &["conversation:create"], json!({"includeFullUser": true})).await;
+    n.hook(&app_id, &plain_rx.url, &["conversation:create"], json!({})).await;
+    let user = n.user(&app_id, json!({"externalId": "ann", "profile": {"givenName": "Ann", "email": "ann@example.com"}, "metadata": {"tier": "gold"}})).await;
+    n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": user}]}))).await;
+
+    let full = full_rx.wait_for(1).await[0].event()["payload"]["user"].clone();
+    let plain = plain_rx.wait_for(1).await[0].event()["payload"]["user"].clone();
+    assert_eq!(full["id"], user.as_str());
+    assert_eq!(full["profile"]["givenName"], "Ann");
+    assert_eq!(full["metadata"]["tier"], "gold");
+    assert_eq!(plain["id"], user.as_str());
+    assert!(plain.get("profile").is_none(), "{plain}");
+}
+
+#[tokio::test]
+async fn a_slow_target_does_not_hold_up_another() {
+    let f = fresh();
+    let n = Node::start(&f.url, f.dir.path(), |c| c.webhook_timeout_ms = 10_000).await;
+    let slow = Receiver::start(vec![Reply::Hang(Duration::from_secs(8)); 50], 0).await;
+    let fast = Receiver::start(vec![], 0).await;
+    let app_id = n.app().await;
+    n.hook(&app_id, &slow.url, &["user:remove"], json!({})).await;
+    n.hook(&app_id, &fast.url, &["user:remove"], json!({})).await;
+    for _ in 0..8 {
+        let user = n.user(&app_id, json!({})).await;
+        n.delete_user(&app_id, &user).await;
+    }
+    fast.wait_for(8).await;
+    // The slow one holds at most its per-target share and nothing it sent has come back.
+    let slow_hits = slow.hits();
+    assert!(slow_hits.len() <= 4, "{}", slow_hits.len());
+    assert!(slow_hits.iter().all(|h| h.answered == 0));
+}
+
+#[tokio::test]
+async fn an_event_committed_while_the_server_was_down_is_delivered_after_restart() {
+    for f in backends().await {
+        an_event_committed_while_the_server_was_down_is_delivered_after_restart_on(f).await;
+    }
+}
+
+async fn an_event_committed_while_the_server_was_down_is_delivered_after_restart_on(f: Fresh) {
+    let rx = Receiver::start(vec![], 0).await;
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({"externalId": "ann"})).await;
+    n.stop().await;
+
+    // No server, no dispatcher: the change and its event commit together, and that is all.
+    let store = open(&f.url).await;
+    store.delete_user(&app_id, &user).await.unwrap();
+    store.close().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(rx.hits().is_empty());
+
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let hits = rx.wait_for(1).await;
+    assert_eq!(hits[0].event()["type"], "user:remove");
+    assert_eq!(hits[0].event()["payload"]["user"]["id"], user.as_str());
+    assert_eq!(hits[0].api_key.as_deref(), hook["secret"].as_str());
+    n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!(rx.settle().await.len(), 1);
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_at_shutdown_is_sent_again_after_restart() {
+    let f = fresh();
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_secs(6)), Reply::Status(200)], 0).await;
+    let n = Node::start(&f.url, f.dir.path(), |c| c.webhook_timeout_ms = 30_000).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+    rx.wait_for(1).await;
+    // Stops while the target still has not answered: the attempt is never recorded.
+    n.stop().await;
+
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let hits = rx.wait_until("the redelivery", |h| h.len() >= 2 && h[1].answered == 200).await;
+    assert_eq!(hits[0].event_id(), hits[1].event_id(), "the same event, so the receiver can dedupe");
+    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!(s["delivered"], 1);
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn public_only_mode_refuses_loopback_targets() {
+    let f = fresh();
+    let n = Node::start(&f.url, f.dir.path(), |c| c.webhook_public_only = true).await;
+    let rx = Receiver::start(vec![], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    assert_eq!(s["failed"], 1);
+    assert!(s["lastError"].as_str().unwrap().contains("not public"), "{s}");
+    assert!(rx.settle().await.is_empty());
+}
+
+#[tokio::test]
+async fn operators_status_needs_account_scope() {
+    let (n, _f) = node().await;
+    let app_id = n.app().await;
+    let key = n.ok("POST", &format!("/v2/apps/{app_id}/keys"), Some(json!({"displayName": "k"}))).await["key"].clone();
+    let auth = TestApp::basic(key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let (status, out) = n.call_as(&auth, "GET", "/admin/webhooks", None).await;
+    assert_error(status, &out, 403, "forbidden");
+    let out = n.ok("GET", "/admin/webhooks", None).await;
+    assert_eq!(out["unroutedEvents"].as_i64().map(|n| n >= 0), Some(true));
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgres_send_each_event_once() {
+    let Some(url) = crate::common::fresh_postgres_url().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&url, dir.path(), |_| {}).await;
+    let b = Node::start(&url, dir.path(), |_| {}).await;
+    let rx = Receiver::start(vec![], 5).await;
+    let app_id = a.app().await;
+    let (_, hook) = a.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let total = 30;
+    for i in 0..total {
+        // Changes land through both nodes; both dispatchers compete for the work.
+        let n = if i % 2 == 0 { &a } else { &b };
+        let user = n.user(&app_id, json!({})).await;
+        n.delete_user(&app_id, &user).await;
+    }
+    rx.wait_for(total).await;
+    a.drained(hook["id"].as_str().unwrap(), total as i64).await;
+    let hits = rx.settle().await;
+    let mut ids: Vec<String> = hits.iter().map(Hit::event_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((hits.len(), ids.len()), (total, total), "each event exactly once");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_target_is_parked_then_probed_back() {
+    let f = fresh();
+    let n = Node::start_tuned(&f.url, f.dir.path(), |_| {}, |d| {
+        d.circuit_threshold = 3;
+        d.circuit_park = Duration::from_millis(1500);
+        d.circuit_max_park = Duration::from_millis(1500);
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Status(500), Reply::Status(500), Reply::Status(500), Reply::Status(200)], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let webhook_id = hook["id"].as_str().unwrap();
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+
+    // Three failures in a row open the circuit: the webhook is parked, its delivery waits.
+    let mut parked = Value::Null;
+    for _ in 0..1000 {
+        parked = n.status(webhook_id).await;
+        if parked["parkedUntil"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(parked["parkedUntil"].is_string(), "{parked}");
+    assert_eq!((parked["consecutiveFailures"].as_i64(), parked["pending"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(rx.hits().len(), 3);
+
+    // After the park one probe goes out; its success closes the circuit.
+    let s = n.drained(webhook_id, 1).await;
+    assert_eq!((s["delivered"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(0)));
+    assert!(s["parkedUntil"].is_null());
+    assert_eq!(rx.settle().await.len(), 4);
+}
+
+#[tokio::test]
+async fn finished_deliveries_are_forgotten_after_the_retention() {
+    let f = fresh();
+    let n = Node::start_tuned(&f.url, f.dir.path(), |_| {}, |d| {
+        d.retention = Duration::from_millis(300);
+        d.prune_interval = Duration::from_millis(50);
+        d.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Status(500)], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
+    let webhook_id = hook["id"].as_str().unwrap();
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+    // Once the retry has been answered, the delivery row exists until retention drops it.
+    rx.wait_until("the retry answered", |h| h.len() >= 2 && h[1].answered == 200).await;
+    for _ in 0..500 {
+        let s = n.status(webhook_id).await;
+        if s["delivered"] == 0 && s["pending"] == 0 {
+            let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
+            assert_eq!(attempts["attempts"], json!([]));
+            // The webhook's health (last success) outlives the rows.
+            assert!(s["lastSuccessAt"].is_string());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the delivered row was never forgotten: {}", n.status(webhook_id).await);
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_then_fail() {
+    let (n, _f) = node().await;
+    // A port nobody listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &format!("http://{closed}/hook"), &["user:remove"], json!({})).await;
+    let webhook_id = hook["id"].as_str().unwrap();
+    let user = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &user).await;
+    let s = n.drained(webhook_id, 1).await;
+    assert_eq!((s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(5)));
+    assert!(s["lastError"].as_str().unwrap().starts_with("connection failed"), "{s}");
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
+    assert_eq!(attempts["attempts"].as_array().unwrap().len(), 5);
+}
