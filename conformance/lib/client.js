@@ -49,11 +49,41 @@ function newClient(baseUrl, auth) {
   return configure(new SC.ApiClient(), baseUrl, auth);
 }
 
+/**
+ * The client rejects with { status, body, response, error }, whose inspection runs to
+ * hundreds of lines. This turns it into an Error that reads "HTTP 400 POST /v2/…: {body}"
+ * and keeps `status` and `body` (and `response`, not enumerable) for assertions.
+ */
+function conciseError(e) {
+  if (!e || typeof e.status !== 'number' || e instanceof Error) return e;
+  const req = e.response && e.response.req;
+  const where = req ? `${req.method} ${req.path}` : '';
+  const err = new Error(`HTTP ${e.status} ${where}: ${JSON.stringify(e.body)}`);
+  err.status = e.status;
+  err.body = e.body;
+  Object.defineProperty(err, 'response', { value: e.response, enumerable: false });
+  return err;
+}
+
+/** The API instance with every promise-returning method's rejections made concise. */
+function wrapApi(api) {
+  return new Proxy(api, {
+    get(target, prop) {
+      const v = target[prop];
+      if (typeof v !== 'function') return v;
+      return (...args) => {
+        const r = v.apply(target, args);
+        return r && typeof r.then === 'function' ? r.catch((e) => { throw conciseError(e); }) : r;
+      };
+    },
+  });
+}
+
 /** An object with one instance of every API class, bound to `client`. */
 function apisFor(client) {
   const apis = { client };
   for (const [name, cls] of Object.entries(API_CLASSES)) {
-    apis[name] = new SC[cls](client);
+    apis[name] = wrapApi(new SC[cls](client));
   }
   return apis;
 }
@@ -76,7 +106,8 @@ function signJwt(key, scope, { payload = {}, header = {}, ...options } = {}) {
 function rawCall(client, method, path, { pathParams = {}, query = {}, body = null, headers = {}, contentTypes } = {}) {
   const hasBody = body !== null && body !== undefined;
   return client.callApi(path, method, pathParams, query, headers, {}, hasBody ? body : null,
-    ['basicAuth', 'bearerAuth'], contentTypes || (hasBody ? ['application/json'] : []), ['application/json'], Object, null);
+    ['basicAuth', 'bearerAuth'], contentTypes || (hasBody ? ['application/json'] : []), ['application/json'], Object, null)
+    .catch((e) => { throw conciseError(e); });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -154,6 +185,7 @@ module.exports = {
   configure,
   newClient,
   apisFor,
+  conciseError,
   signJwt,
   rawCall,
   assertId,

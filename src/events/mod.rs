@@ -59,6 +59,9 @@ fn node_name() -> String {
     format!("{host}-{}", &new_id()[12..])
 }
 
+/// How long the dispatcher lets commits accumulate after a wake-up.
+const COALESCE: Duration = Duration::from_millis(5);
+
 async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::Receiver<bool>) {
     let node = node_name();
     let client = send::build_client(&settings);
@@ -174,7 +177,11 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         }
         tokio::select! {
             _ = stopped.changed() => break,
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // Let a burst of commits land before routing them: one routing
+                // transaction for many events keeps the writer's queue for requests.
+                tokio::time::sleep(COALESCE).await;
+            }
             Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => finished(r, &mut tasks, &mut per_webhook),
             _ = tokio::time::sleep(wait) => {}
         }

@@ -41,11 +41,16 @@ impl Store {
     }
 
     pub async fn get_app(&self, id: &str) -> StoreResult<App> {
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
-        match row {
-            Some(r) => app_from_row(&r),
-            None => Err(StoreError::not_found(Resource::App)),
+        if let Some(app) = self.apps.get(id) {
+            return Ok(app);
         }
+        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
+        let app = match row {
+            Some(r) => app_from_row(&r)?,
+            None => return Err(StoreError::not_found(Resource::App)),
+        };
+        self.apps.put(app.id.clone(), app.clone());
+        Ok(app)
     }
 
     pub async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<App>> {
@@ -70,7 +75,9 @@ impl Store {
     }
 
     pub async fn update_app(&self, app: App) -> StoreResult<App> {
-        self.write(move |c| {
+        self.apps.remove(&app.id);
+        let id = app.id.clone();
+        let out = self.write(move |c| {
             Box::pin(async move {
                 let done = sqlx::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
                     .bind(&app.display_name)
@@ -85,7 +92,9 @@ impl Store {
                 Ok(app)
             })
         })
-        .await
+        .await;
+        self.apps.remove(&id);
+        out
     }
 
     /// Deletes an app and everything under it (keys, users, conversations, messages, events).
@@ -103,6 +112,7 @@ impl Store {
         })
         .await?;
         self.keys.forget_app(id);
+        self.apps.remove(id);
         Ok(())
     }
 }

@@ -1,55 +1,51 @@
 //! API keys of every owner (account, app, integration), with a small cache for the
 //! authenticator: a request must not pay a database read and a decryption per call.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::Row;
 
+use super::cache::TtlCache;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::auth::{KeyGrant, KeyOwner};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::{new_key_id, new_secret};
 use crate::domain::time::now_ms;
 
-/// How long a cached key is trusted. A key deleted on this node is forgotten at once;
-/// one deleted on another node of a cluster stops working within this bound.
+/// How long a cached key is trusted (see `TtlCache`).
 const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const KEY_CACHE_MAX: usize = 10_000;
 
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Instant, KeyGrant)>>,
+pub struct KeyCache(TtlCache<KeyGrant>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache(TtlCache::new(KEY_CACHE_TTL, KEY_CACHE_MAX))
+    }
 }
 
 impl KeyCache {
     fn get(&self, key_id: &str) -> Option<KeyGrant> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key_id).filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL).map(|(_, g)| g.clone())
+        self.0.get(key_id)
     }
 
     fn put(&self, grant: KeyGrant) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= KEY_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(grant.key_id.clone(), (Instant::now(), grant));
+        self.0.put(grant.key_id.clone(), grant);
     }
 
     pub fn forget(&self, key_id: &str) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(key_id);
+        self.0.remove(key_id);
     }
 
     pub fn forget_app(&self, app_id: &str) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, g)| match &g.owner {
+        self.0.retain(|g| match &g.owner {
             KeyOwner::Account => true,
             KeyOwner::App { app_id: a } | KeyOwner::Integration { app_id: a, .. } => a != app_id,
         });
     }
 
     pub fn forget_integration(&self, integration_id: &str) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, (_, g)| match &g.owner {
+        self.0.retain(|g| match &g.owner {
             KeyOwner::Integration { integration_id: i, .. } => i != integration_id,
             _ => true,
         });

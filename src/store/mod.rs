@@ -11,6 +11,7 @@
 //! Either way a write's caller hears back only after the commit is durable.
 
 mod backend;
+mod cache;
 pub mod conversations;
 pub mod keys;
 mod migrations;
@@ -97,6 +98,8 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     secrets: Arc<SecretBox>,
     pub(crate) keys: Arc<KeyCache>,
+    /// Apps are read by every request (scope check, settings); see `TtlCache`.
+    pub(crate) apps: Arc<cache::TtlCache<crate::domain::app::App>>,
     pub limits: Arc<StoreLimits>,
     /// Poked after each commit that appended events, so deliverers wake without polling.
     events_committed: Arc<Notify>,
@@ -118,6 +121,7 @@ impl Store {
             backend,
             secrets: Arc::new(secrets),
             keys: Arc::new(KeyCache::default()),
+            apps: Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(2), 10_000)),
             limits: Arc::new(limits),
             events_committed: Arc::new(Notify::new()),
         })

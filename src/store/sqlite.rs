@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, Connection, Executor};
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::backend::{Backend, Dialect, PendingWrite};
 use super::{StoreError, StoreResult};
@@ -18,7 +18,8 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRA
 pub struct SqliteBackend {
     queue: mpsc::Sender<Box<dyn PendingWrite>>,
     reader: sqlx::AnyPool,
-    writer_done: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Tells the writer thread to stop, and hears when it has.
+    stop: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
 
 /// Turns `sqlite://path` into a URL that creates the file, and makes its folder.
@@ -41,8 +42,6 @@ fn normalise(url: &str) -> StoreResult<String> {
 impl SqliteBackend {
     pub async fn open(url: &str) -> StoreResult<Self> {
         let url = normalise(url)?;
-        let mut writer = AnyConnection::connect(&url).await?;
-        writer.execute(PRAGMAS).await?;
         let reader = AnyPoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -56,16 +55,57 @@ impl SqliteBackend {
             .connect(&url)
             .await?;
         let (queue, rx) = mpsc::channel(16 * 1024);
-        let handle = tokio::spawn(write_loop(writer, rx));
-        Ok(SqliteBackend { queue, reader, writer_done: Mutex::new(Some(handle)) })
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        // The writer gets a thread and a runtime of its own: each statement is a round trip
+        // to SQLite's worker thread, and on the shared runtime every one of those waited in
+        // line behind HTTP tasks. Alone, the writer turns around at once.
+        std::thread::Builder::new()
+            .name("sunbeam-sqlite-writer".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(StoreError::Corrupt(format!("cannot start the writer runtime: {e}"))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let writer = match AnyConnection::connect(&url).await {
+                        Ok(mut c) => match c.execute(PRAGMAS).await {
+                            Ok(_) => c,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e.into()));
+                                return;
+                            }
+                        },
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.into()));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    write_loop(writer, rx, stop_rx).await;
+                });
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(SqliteBackend { queue, reader, stop: Mutex::new(Some((stop_tx, done_rx))) })
     }
 }
 
 /// The single writer: take everything queued, run each in its own savepoint inside one
 /// transaction, commit once, then tell every caller.
-async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>) {
+async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>, mut stop: oneshot::Receiver<()>) {
     let mut batch: Vec<Box<dyn PendingWrite>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            w = rx.recv() => match w { Some(w) => w, None => break },
+            _ = &mut stop => break,
+        };
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -90,26 +130,29 @@ async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Pend
 }
 
 async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn PendingWrite>]) -> Result<(), sqlx::Error> {
-    conn.execute("BEGIN IMMEDIATE").await?;
-    let single = batch.len() == 1;
-    for w in batch.iter_mut() {
-        if single {
-            // A lone write needs no savepoint: on failure the whole transaction is undone.
-            if !w.run(conn).await {
-                conn.execute("ROLLBACK").await?;
-                return Ok(());
-            }
-            continue;
-        }
-        conn.execute("SAVEPOINT w").await?;
+    if let [w] = batch {
+        // A lone write needs no savepoint: on failure the whole transaction is undone.
+        conn.execute("BEGIN IMMEDIATE").await?;
         if w.run(conn).await {
-            conn.execute("RELEASE w").await?;
+            conn.execute("COMMIT").await?;
+        } else {
+            conn.execute("ROLLBACK").await?;
+        }
+        return Ok(());
+    }
+    // Each statement is a round trip to SQLite's thread, so the savepoint bookkeeping
+    // between two writes travels as one: release the last write's savepoint and open the
+    // next one together. A failed write is rolled back to its savepoint, which stays open
+    // for the next write.
+    conn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await?;
+    for w in batch.iter_mut() {
+        if w.run(conn).await {
+            conn.execute("RELEASE w; SAVEPOINT w").await?;
         } else {
             conn.execute("ROLLBACK TO w").await?;
-            conn.execute("RELEASE w").await?;
         }
     }
-    conn.execute("COMMIT").await?;
+    conn.execute("RELEASE w; COMMIT").await?;
     Ok(())
 }
 
@@ -154,8 +197,9 @@ impl Backend for SqliteBackend {
 
     async fn close(&self) {
         self.reader.close().await;
-        if let Some(h) = self.writer_done.lock().await.take() {
-            h.abort();
+        if let Some((stop, done)) = self.stop.lock().await.take() {
+            let _ = stop.send(());
+            let _ = done.await;
         }
     }
 }
