@@ -36,6 +36,28 @@ pub(crate) async fn append(c: &mut AnyConnection, app_id: &str, kind: &str, conv
 }
 
 impl super::Store {
+    /// Events of every app after `after_seq`, oldest first (live fan-out reads this).
+    pub async fn events_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.into_iter()
+            .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
+                Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
+            })
+            .collect()
+    }
+
+    /// The newest event's sequence number (0 when there is none).
+    pub async fn last_event_seq(&self) -> StoreResult<i64> {
+        let (n,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(self.reader()).await?;
+        Ok(n.unwrap_or(0))
+    }
+
     /// Events of an app after `after_seq`, oldest first.
     pub async fn events_after(&self, app_id: &str, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
