@@ -1,6 +1,6 @@
 //! Apps.
 
-use sqlx::Row;
+use super::sql;
 
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoreResult};
@@ -9,7 +9,7 @@ use crate::domain::error::Resource;
 use crate::domain::pagination::{Cursor, Page, PageRequest};
 use crate::domain::time::now_ms;
 
-fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
+fn app_from_row(row: &sql::Row) -> StoreResult<App> {
     let settings: String = row.try_get("settings")?;
     let metadata: Option<String> = row.try_get("metadata")?;
     Ok(App {
@@ -26,7 +26,7 @@ impl Store {
     pub async fn create_app(&self, app: App) -> StoreResult<App> {
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO apps (id, display_name, settings, metadata, created_at) VALUES ($1, $2, $3, $4, $5)")
+                sql::query("INSERT INTO apps (id, display_name, settings, metadata, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&app.id)
                     .bind(&app.display_name)
                     .bind(to_json(&app.settings))
@@ -44,7 +44,7 @@ impl Store {
         if let Some(app) = self.apps.get(id) {
             return Ok(app);
         }
-        let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
+        let row = sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
         let app = match row {
             Some(r) => app_from_row(&r)?,
             None => return Err(StoreError::not_found(Resource::App)),
@@ -56,12 +56,12 @@ impl Store {
     pub async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<App>> {
         let limit = page.size + 1;
         let rows = match &page.cursor {
-            Cursor::Start => sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id LIMIT $1")).bind(limit).fetch_all(self.reader()).await?,
+            Cursor::Start => sql::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id LIMIT $1")).bind(limit).fetch_all(self.reader()).await?,
             Cursor::After(id) => {
-                sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id > $1 ORDER BY id LIMIT $2")).bind(id).bind(limit).fetch_all(self.reader()).await?
+                sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id > $1 ORDER BY id LIMIT $2")).bind(id).bind(limit).fetch_all(self.reader()).await?
             }
             Cursor::Before(id) => {
-                let mut rows = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id < $1 ORDER BY id DESC LIMIT $2"))
+                let mut rows = sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id < $1 ORDER BY id DESC LIMIT $2"))
                     .bind(id)
                     .bind(limit)
                     .fetch_all(self.reader())
@@ -79,14 +79,14 @@ impl Store {
         let id = app.id.clone();
         let out = self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
+                let done = sql::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
                     .bind(&app.display_name)
                     .bind(to_json(&app.settings))
                     .bind(app.metadata.as_ref().map(to_json))
                     .bind(&app.id)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::App));
                 }
                 Ok(app)
@@ -102,9 +102,9 @@ impl Store {
         let app_id = id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM events WHERE app_id = $1").bind(&app_id).execute(&mut *c).await?;
-                let done = sqlx::query("DELETE FROM apps WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
-                if done.rows_affected() == 0 {
+                sql::query("DELETE FROM events WHERE app_id = $1").bind(&app_id).execute(&mut *c).await?;
+                let done = sql::query("DELETE FROM apps WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::App));
                 }
                 Ok(())

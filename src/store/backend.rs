@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
+use super::sql::Tx;
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Dialect {
 /// connection and says whether it succeeded (on failure the backend undoes just this
 /// write); `finish` hands the outcome to the caller once the commit is known.
 pub trait PendingWrite: Send {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    fn run<'a>(&'a mut self, tx: &'a mut Tx<'a>) -> BoxFuture<'a, bool>;
     fn finish(self: Box<Self>, commit: StoreResult<()>);
 }
 
@@ -43,12 +43,12 @@ struct Write<T, F> {
 impl<T, F> PendingWrite for Write<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
+    fn run<'a>(&'a mut self, tx: &'a mut Tx<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let Some(op) = self.op.take() else { return false };
-            let result = op(conn).await;
+            let result = op(tx).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -72,7 +72,7 @@ where
 pub(super) fn pending<T, F>(op: F) -> (Box<dyn PendingWrite>, oneshot::Receiver<StoreResult<T>>)
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    F: for<'a> FnOnce(&'a mut Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
     (Box::new(Write { op: Some(op), result: None, reply: Some(tx) }), rx)

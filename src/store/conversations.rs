@@ -5,7 +5,7 @@
 //! `participants_by_conversation (conversation_id, id)`.
 
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
+use super::sql::{self, Tx};
 
 use super::rows::{from_json, to_json};
 use super::users::{find_user_by_tx, find_user_tx};
@@ -19,7 +19,7 @@ use crate::domain::user::User;
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.is_default, c.body, c.business_last_read, c.created_at, c.last_updated_at";
 
-pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Conversation> {
+pub(crate) fn conversation_from_row(row: &sql::Row) -> StoreResult<Conversation> {
     let kind: String = row.try_get("kind")?;
     Ok(Conversation {
         id: row.try_get("id")?,
@@ -34,7 +34,7 @@ pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Conv
 
 const PARTICIPANT_COLUMNS: &str = "p.id, p.user_id, u.external_id, p.unread_count, p.last_read";
 
-fn participant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Participant> {
+fn participant_from_row(row: &sql::Row) -> StoreResult<Participant> {
     Ok(Participant {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -44,8 +44,8 @@ fn participant_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Participant> {
     })
 }
 
-pub(crate) async fn find_conversation_tx(c: &mut AnyConnection, app_id: &str, id: &str) -> StoreResult<Conversation> {
-    let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2"))
+pub(crate) async fn find_conversation_tx(c: &mut Tx<'_>, app_id: &str, id: &str) -> StoreResult<Conversation> {
+    let row = sql::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2"))
         .bind(app_id)
         .bind(id)
         .fetch_optional(&mut *c)
@@ -56,8 +56,8 @@ pub(crate) async fn find_conversation_tx(c: &mut AnyConnection, app_id: &str, id
     }
 }
 
-async fn find_participant_tx(c: &mut AnyConnection, conversation_id: &str, user_id: &str) -> StoreResult<Option<Participant>> {
-    let row = sqlx::query(&format!(
+async fn find_participant_tx(c: &mut Tx<'_>, conversation_id: &str, user_id: &str) -> StoreResult<Option<Participant>> {
+    let row = sql::query(&format!(
         "SELECT {PARTICIPANT_COLUMNS} FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = $1 AND p.user_id = $2"
     ))
     .bind(conversation_id)
@@ -67,9 +67,9 @@ async fn find_participant_tx(c: &mut AnyConnection, conversation_id: &str, user_
     row.as_ref().map(participant_from_row).transpose()
 }
 
-async fn insert_participant(c: &mut AnyConnection, app_id: &str, conversation_id: &str, user: &User, now: i64) -> StoreResult<Participant> {
+async fn insert_participant(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, user: &User, now: i64) -> StoreResult<Participant> {
     let id = new_id();
-    sqlx::query("INSERT INTO participants (id, app_id, conversation_id, user_id, unread_count, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
+    sql::query("INSERT INTO participants (id, app_id, conversation_id, user_id, unread_count, created_at) VALUES ($1, $2, $3, $4, 0, $5)")
         .bind(&id)
         .bind(app_id)
         .bind(conversation_id)
@@ -80,7 +80,7 @@ async fn insert_participant(c: &mut AnyConnection, app_id: &str, conversation_id
     Ok(Participant { id, user_id: user.id.clone(), user_external_id: user.external_id.clone(), unread_count: 0, last_read: None })
 }
 
-async fn resolve_user(c: &mut AnyConnection, app_id: &str, r: &UserRef) -> StoreResult<User> {
+async fn resolve_user(c: &mut Tx<'_>, app_id: &str, r: &UserRef) -> StoreResult<User> {
     let (id, external) = r.parts();
     find_user_by_tx(c, app_id, id, external).await
 }
@@ -97,7 +97,7 @@ impl Store {
                 }
                 let is_default = match (new.kind, users.first()) {
                     (ConversationKind::Personal, Some(user)) => {
-                        let existing: Option<(String,)> = sqlx::query_as(
+                        let existing: Option<(String,)> = sql::query_as(
                             "SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id \
                              WHERE p.user_id = $1 AND c.kind = 'personal' LIMIT 1",
                         )
@@ -117,7 +117,7 @@ impl Store {
                     created_at: now,
                     last_updated_at: now,
                 };
-                sqlx::query(
+                sql::query(
                     "INSERT INTO conversations (id, app_id, kind, is_default, body, last_seq, message_count, created_at, last_updated_at) \
                      VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7)",
                 )
@@ -150,7 +150,7 @@ impl Store {
     }
 
     pub async fn get_conversation(&self, app_id: &str, id: &str) -> StoreResult<Conversation> {
-        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2"))
+        let row = sql::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2"))
             .bind(app_id)
             .bind(id)
             .fetch_optional(self.reader())
@@ -166,12 +166,12 @@ impl Store {
         let (id, external) = user.parts();
         let user_id = match (id, external) {
             (Some(id), _) => {
-                let found: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(self.reader()).await?;
+                let found: Option<(String,)> = sql::query_as("SELECT id FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(self.reader()).await?;
                 found.map(|r| r.0)
             }
             (None, Some(e)) => {
                 let found: Option<(String,)> =
-                    sqlx::query_as("SELECT id FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(e).fetch_optional(self.reader()).await?;
+                    sql::query_as("SELECT id FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(e).fetch_optional(self.reader()).await?;
                 found.map(|r| r.0)
             }
             _ => None,
@@ -180,9 +180,9 @@ impl Store {
         let base = format!("SELECT {CONVERSATION_COLUMNS} FROM participants p JOIN conversations c ON c.id = p.conversation_id WHERE p.user_id = $1");
         let limit = page.size + 1;
         let rows = match &page.cursor {
-            Cursor::Start => sqlx::query(&format!("{base} ORDER BY p.conversation_id LIMIT $2")).bind(&user_id).bind(limit).fetch_all(self.reader()).await?,
+            Cursor::Start => sql::query(&format!("{base} ORDER BY p.conversation_id LIMIT $2")).bind(&user_id).bind(limit).fetch_all(self.reader()).await?,
             Cursor::After(a) => {
-                sqlx::query(&format!("{base} AND p.conversation_id > $2 ORDER BY p.conversation_id LIMIT $3"))
+                sql::query(&format!("{base} AND p.conversation_id > $2 ORDER BY p.conversation_id LIMIT $3"))
                     .bind(&user_id)
                     .bind(a)
                     .bind(limit)
@@ -190,7 +190,7 @@ impl Store {
                     .await?
             }
             Cursor::Before(b) => {
-                let mut rows = sqlx::query(&format!("{base} AND p.conversation_id < $2 ORDER BY p.conversation_id DESC LIMIT $3"))
+                let mut rows = sql::query(&format!("{base} AND p.conversation_id < $2 ORDER BY p.conversation_id DESC LIMIT $3"))
                     .bind(&user_id)
                     .bind(b)
                     .bind(limit)
@@ -208,13 +208,13 @@ impl Store {
         let (app_id, id) = (app_id.to_string(), id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE conversations SET body = $1 WHERE app_id = $2 AND id = $3")
+                let done = sql::query("UPDATE conversations SET body = $1 WHERE app_id = $2 AND id = $3")
                     .bind(to_json(&details))
                     .bind(&app_id)
                     .bind(&id)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Conversation));
                 }
                 find_conversation_tx(c, &app_id, &id).await
@@ -233,9 +233,9 @@ impl Store {
                 if conversation.is_default {
                     return Err(DomainError::Rule(format!("Conversation {id} cannot be deleted because it is the default.")).into());
                 }
-                sqlx::query("DELETE FROM messages WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
-                sqlx::query("DELETE FROM participants WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
-                sqlx::query("DELETE FROM conversations WHERE id = $1").bind(&id).execute(&mut *c).await?;
+                sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
+                sql::query("DELETE FROM participants WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
+                sql::query("DELETE FROM conversations WHERE id = $1").bind(&id).execute(&mut *c).await?;
                 events::append(c, &app_id, "conversation:remove", Some(&id), &json!({ "conversation": conversation.truncated() })).await?;
                 Ok(())
             })
@@ -258,7 +258,7 @@ impl Store {
                 if let Some(existing) = find_participant_tx(c, &conversation_id, &user.id).await? {
                     return Ok((existing, false));
                 }
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM participants WHERE conversation_id = $1").bind(&conversation_id).fetch_one(&mut *c).await?;
+                let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM participants WHERE conversation_id = $1").bind(&conversation_id).fetch_one(&mut *c).await?;
                 if n >= max {
                     return Err(DomainError::Rule("Too many participants".into()).into());
                 }
@@ -279,7 +279,7 @@ impl Store {
                 let user_id = match &who {
                     LeaveRef::User(r) => resolve_user(c, &app_id, r).await?.id,
                     LeaveRef::Participant(pid) => {
-                        let row: Option<(String,)> = sqlx::query_as("SELECT user_id FROM participants WHERE conversation_id = $1 AND id = $2")
+                        let row: Option<(String,)> = sql::query_as("SELECT user_id FROM participants WHERE conversation_id = $1 AND id = $2")
                             .bind(&conversation_id)
                             .bind(pid)
                             .fetch_optional(&mut *c)
@@ -290,12 +290,12 @@ impl Store {
                 if conversation.kind == ConversationKind::Personal {
                     return Err(DomainError::Rule("Participants cannot leave a personal conversation".into()).into());
                 }
-                let done = sqlx::query("DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2")
+                let done = sql::query("DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2")
                     .bind(&conversation_id)
                     .bind(&user_id)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Participant));
                 }
                 let user = find_user_tx(c, &app_id, &user_id).await?;
@@ -312,12 +312,12 @@ impl Store {
         let base = format!("SELECT {PARTICIPANT_COLUMNS} FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = $1");
         let limit = page.size + 1;
         let rows = match &page.cursor {
-            Cursor::Start => sqlx::query(&format!("{base} ORDER BY p.id LIMIT $2")).bind(conversation_id).bind(limit).fetch_all(self.reader()).await?,
+            Cursor::Start => sql::query(&format!("{base} ORDER BY p.id LIMIT $2")).bind(conversation_id).bind(limit).fetch_all(self.reader()).await?,
             Cursor::After(a) => {
-                sqlx::query(&format!("{base} AND p.id > $2 ORDER BY p.id LIMIT $3")).bind(conversation_id).bind(a).bind(limit).fetch_all(self.reader()).await?
+                sql::query(&format!("{base} AND p.id > $2 ORDER BY p.id LIMIT $3")).bind(conversation_id).bind(a).bind(limit).fetch_all(self.reader()).await?
             }
             Cursor::Before(b) => {
-                let mut rows = sqlx::query(&format!("{base} AND p.id < $2 ORDER BY p.id DESC LIMIT $3"))
+                let mut rows = sql::query(&format!("{base} AND p.id < $2 ORDER BY p.id DESC LIMIT $3"))
                     .bind(conversation_id)
                     .bind(b)
                     .bind(limit)
@@ -333,7 +333,7 @@ impl Store {
 
     /// The participants of a conversation as webhook/realtime consumers need them.
     pub async fn participant_user_ids(&self, conversation_id: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY id LIMIT 1000")
+        let rows: Vec<(String,)> = sql::query_as("SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY id LIMIT 1000")
             .bind(conversation_id)
             .fetch_all(self.reader())
             .await?;
@@ -342,7 +342,7 @@ impl Store {
 }
 
 /// Used by messages and activities: the participant row of a user, if any.
-pub(crate) async fn participant_of(c: &mut AnyConnection, conversation_id: &str, user_id: &str) -> StoreResult<Option<Participant>> {
+pub(crate) async fn participant_of(c: &mut Tx<'_>, conversation_id: &str, user_id: &str) -> StoreResult<Option<Participant>> {
     find_participant_tx(c, conversation_id, user_id).await
 }
 

@@ -2,7 +2,7 @@
 //! report; deliverers read them after commit.
 
 use serde_json::Value;
-use sqlx::AnyConnection;
+use super::sql::{self, Tx};
 
 use super::rows::to_json;
 use super::StoreResult;
@@ -22,8 +22,8 @@ pub struct StoredEvent {
 }
 
 /// Appends one event on the transaction's connection.
-pub(crate) async fn append(c: &mut AnyConnection, app_id: &str, kind: &str, conversation_id: Option<&str>, payload: &Value) -> StoreResult<()> {
-    sqlx::query("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+pub(crate) async fn append(c: &mut Tx<'_>, app_id: &str, kind: &str, conversation_id: Option<&str>, payload: &Value) -> StoreResult<()> {
+    sql::query("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(new_id())
         .bind(app_id)
         .bind(kind)
@@ -38,7 +38,7 @@ pub(crate) async fn append(c: &mut AnyConnection, app_id: &str, kind: &str, conv
 impl super::Store {
     /// Events of every app after `after_seq`, oldest first (live fan-out reads this).
     pub async fn events_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sql::query_as(
             "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
@@ -54,13 +54,13 @@ impl super::Store {
 
     /// The newest event's sequence number (0 when there is none).
     pub async fn last_event_seq(&self) -> StoreResult<i64> {
-        let (n,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM events").fetch_one(self.reader()).await?;
+        let (n,): (Option<i64>,) = sql::query_as("SELECT MAX(seq) FROM events").fetch_one(self.reader()).await?;
         Ok(n.unwrap_or(0))
     }
 
     /// Events of an app after `after_seq`, oldest first.
     pub async fn events_after(&self, app_id: &str, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sql::query_as(
             "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(app_id)

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::{AnyConnection, Row};
+use super::sql::{self, Tx};
 
 use super::keys::ApiKey;
 use super::rows::{from_json, to_json};
@@ -32,12 +32,12 @@ pub(crate) fn keys_only_for_custom() -> StoreError {
 }
 
 /// The kind of an app's integration, inside a transaction (404 if it is not there).
-pub(crate) async fn integration_kind_tx(c: &mut AnyConnection, app_id: &str, integration_id: &str) -> StoreResult<String> {
+pub(crate) async fn integration_kind_tx(c: &mut Tx<'_>, app_id: &str, integration_id: &str) -> StoreResult<String> {
     if !is_id(integration_id) {
         return Err(StoreError::not_found(Resource::Integration));
     }
     let row: Option<(String,)> =
-        sqlx::query_as("SELECT kind FROM integrations WHERE app_id = $1 AND id = $2").bind(app_id).bind(integration_id).fetch_optional(&mut *c).await?;
+        sql::query_as("SELECT kind FROM integrations WHERE app_id = $1 AND id = $2").bind(app_id).bind(integration_id).fetch_optional(&mut *c).await?;
     row.map(|r| r.0).ok_or_else(|| StoreError::not_found(Resource::Integration))
 }
 
@@ -64,11 +64,11 @@ impl Store {
         let out = integration.clone();
         self.write(move |c| {
             Box::pin(async move {
-                let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM apps WHERE id = $1").bind(&app_id).fetch_optional(&mut *c).await?;
+                let exists: Option<(String,)> = sql::query_as("SELECT id FROM apps WHERE id = $1").bind(&app_id).fetch_optional(&mut *c).await?;
                 if exists.is_none() {
                     return Err(StoreError::not_found(Resource::App));
                 }
-                sqlx::query("INSERT INTO integrations (id, app_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+                sql::query("INSERT INTO integrations (id, app_id, kind, body, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&integration.id)
                     .bind(&app_id)
                     .bind(&integration.kind)
@@ -77,7 +77,7 @@ impl Store {
                     .execute(&mut *c)
                     .await?;
                 if let (Some(w), Some(secret)) = (webhook, sealed_secret) {
-                    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE app_id = $1").bind(&app_id).fetch_one(&mut *c).await?;
+                    let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM webhooks WHERE app_id = $1").bind(&app_id).fetch_one(&mut *c).await?;
                     if n >= MAX_WEBHOOKS_PER_APP {
                         return Err(DomainError::Rule(format!("An app can have at most {MAX_WEBHOOKS_PER_APP} webhooks")).into());
                     }
@@ -94,7 +94,7 @@ impl Store {
         if !is_id(id) {
             return Err(StoreError::not_found(Resource::Integration));
         }
-        let row = sqlx::query("SELECT body FROM integrations WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(self.reader()).await?;
+        let row = sql::query("SELECT body FROM integrations WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(self.reader()).await?;
         match row {
             Some(r) => self.open_integration(&r.try_get::<String, _>("body")?),
             None => Err(StoreError::not_found(Resource::Integration)),
@@ -128,7 +128,7 @@ impl Store {
         }
         n += 1;
         sql.push_str(&format!(" ORDER BY id {} LIMIT ${n}", if descending { "DESC" } else { "ASC" }));
-        let mut q = sqlx::query(&sql).bind(app_id);
+        let mut q = sql::query(&sql).bind(app_id);
         for t in &type_params {
             q = q.bind(t);
         }
@@ -148,8 +148,8 @@ impl Store {
         let (app_id, id) = (app_id.to_string(), integration.id.clone());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE integrations SET body = $1 WHERE app_id = $2 AND id = $3").bind(&body).bind(&app_id).bind(&id).execute(&mut *c).await?;
-                if done.rows_affected() == 0 {
+                let done = sql::query("UPDATE integrations SET body = $1 WHERE app_id = $2 AND id = $3").bind(&body).bind(&app_id).bind(&id).execute(&mut *c).await?;
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Integration));
                 }
                 Ok(())
@@ -166,9 +166,9 @@ impl Store {
             Box::pin(async move {
                 integration_kind_tx(c, &a, &i).await?;
                 // Explicit rather than relying on cascades alone, so the order is plain.
-                sqlx::query("DELETE FROM webhooks WHERE integration_id = $1").bind(&i).execute(&mut *c).await?;
-                sqlx::query("DELETE FROM integration_keys WHERE integration_id = $1").bind(&i).execute(&mut *c).await?;
-                sqlx::query("DELETE FROM integrations WHERE app_id = $1 AND id = $2").bind(&a).bind(&i).execute(&mut *c).await?;
+                sql::query("DELETE FROM webhooks WHERE integration_id = $1").bind(&i).execute(&mut *c).await?;
+                sql::query("DELETE FROM integration_keys WHERE integration_id = $1").bind(&i).execute(&mut *c).await?;
+                sql::query("DELETE FROM integrations WHERE app_id = $1 AND id = $2").bind(&a).bind(&i).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -179,7 +179,7 @@ impl Store {
 
     // ---- integration keys ----
 
-    fn integration_key_from_row(&self, row: &sqlx::any::AnyRow) -> StoreResult<ApiKey> {
+    fn integration_key_from_row(&self, row: &sql::Row) -> StoreResult<ApiKey> {
         Ok(ApiKey {
             id: row.try_get("id")?,
             display_name: row.try_get("display_name")?,
@@ -205,11 +205,11 @@ impl Store {
                 if integration_kind_tx(c, &a, &i).await? != "custom" {
                     return Err(keys_only_for_custom());
                 }
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM integration_keys WHERE integration_id = $1").bind(&i).fetch_one(&mut *c).await?;
+                let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM integration_keys WHERE integration_id = $1").bind(&i).fetch_one(&mut *c).await?;
                 if n >= MAX_INTEGRATION_KEYS {
                     return Err(DomainError::Rule(format!("An integration can have at most {MAX_INTEGRATION_KEYS} API keys")).into());
                 }
-                sqlx::query("INSERT INTO integration_keys (id, app_id, integration_id, display_name, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                sql::query("INSERT INTO integration_keys (id, app_id, integration_id, display_name, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(&key.id)
                     .bind(&a)
                     .bind(&i)
@@ -227,7 +227,7 @@ impl Store {
 
     pub async fn list_integration_keys(&self, app_id: &str, integration_id: &str) -> StoreResult<Vec<ApiKey>> {
         self.custom_integration(app_id, integration_id).await?;
-        let rows = sqlx::query("SELECT id, display_name, secret FROM integration_keys WHERE app_id = $1 AND integration_id = $2 ORDER BY id")
+        let rows = sql::query("SELECT id, display_name, secret FROM integration_keys WHERE app_id = $1 AND integration_id = $2 ORDER BY id")
             .bind(app_id)
             .bind(integration_id)
             .fetch_all(self.reader())
@@ -237,7 +237,7 @@ impl Store {
 
     pub async fn get_integration_key(&self, app_id: &str, integration_id: &str, key_id: &str) -> StoreResult<ApiKey> {
         self.custom_integration(app_id, integration_id).await?;
-        let row = sqlx::query("SELECT id, display_name, secret FROM integration_keys WHERE app_id = $1 AND integration_id = $2 AND id = $3")
+        let row = sql::query("SELECT id, display_name, secret FROM integration_keys WHERE app_id = $1 AND integration_id = $2 AND id = $3")
             .bind(app_id)
             .bind(integration_id)
             .bind(key_id)
@@ -256,13 +256,13 @@ impl Store {
                 if integration_kind_tx(c, &a, &i).await? != "custom" {
                     return Err(keys_only_for_custom());
                 }
-                let done = sqlx::query("DELETE FROM integration_keys WHERE app_id = $1 AND integration_id = $2 AND id = $3")
+                let done = sql::query("DELETE FROM integration_keys WHERE app_id = $1 AND integration_id = $2 AND id = $3")
                     .bind(&a)
                     .bind(&i)
                     .bind(&k)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Key));
                 }
                 Ok(())

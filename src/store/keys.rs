@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use super::sql;
 
 use super::cache::TtlCache;
 use super::{Store, StoreError, StoreResult};
@@ -68,9 +68,9 @@ impl Store {
             return Ok(Some(g));
         }
         let row = if key_id.starts_with("act_") {
-            sqlx::query("SELECT secret, NULL AS app_id FROM account_keys WHERE id = $1").bind(key_id).fetch_optional(self.reader()).await?
+            sql::query("SELECT secret, NULL AS app_id FROM account_keys WHERE id = $1").bind(key_id).fetch_optional(self.reader()).await?
         } else if key_id.starts_with("app_") {
-            sqlx::query("SELECT secret, app_id FROM app_keys WHERE id = $1").bind(key_id).fetch_optional(self.reader()).await?
+            sql::query("SELECT secret, app_id FROM app_keys WHERE id = $1").bind(key_id).fetch_optional(self.reader()).await?
         } else if key_id.starts_with("int_") {
             return self.find_integration_key_grant(key_id).await;
         } else {
@@ -88,7 +88,7 @@ impl Store {
     }
 
     async fn find_integration_key_grant(&self, key_id: &str) -> StoreResult<Option<KeyGrant>> {
-        let row = sqlx::query("SELECT secret, app_id, integration_id FROM integration_keys WHERE id = $1")
+        let row = sql::query("SELECT secret, app_id, integration_id FROM integration_keys WHERE id = $1")
             .bind(key_id)
             .fetch_optional(self.reader())
             .await?;
@@ -103,7 +103,7 @@ impl Store {
     // ---- account keys (operators' CLI and bootstrap) ----
 
     pub async fn account_key_count(&self) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM account_keys").fetch_one(self.reader()).await?;
+        let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM account_keys").fetch_one(self.reader()).await?;
         Ok(n)
     }
 
@@ -122,7 +122,7 @@ impl Store {
                 } else {
                     "INSERT INTO account_keys (id, display_name, secret, created_at) VALUES ($1, $2, $3, $4)"
                 };
-                sqlx::query(q).bind(&id).bind(&display).bind(&sealed).bind(now_ms()).execute(&mut *c).await?;
+                sql::query(q).bind(&id).bind(&display).bind(&sealed).bind(now_ms()).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -132,7 +132,7 @@ impl Store {
     }
 
     pub async fn list_account_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query("SELECT id, display_name, secret FROM account_keys ORDER BY id").fetch_all(self.reader()).await?;
+        let rows = sql::query("SELECT id, display_name, secret FROM account_keys ORDER BY id").fetch_all(self.reader()).await?;
         rows.iter().map(|r| self.key_from_row(r)).collect()
     }
 
@@ -140,8 +140,8 @@ impl Store {
         let key_id = id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("DELETE FROM account_keys WHERE id = $1").bind(&key_id).execute(&mut *c).await?;
-                if done.rows_affected() == 0 {
+                let done = sql::query("DELETE FROM account_keys WHERE id = $1").bind(&key_id).execute(&mut *c).await?;
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Key));
                 }
                 Ok(())
@@ -152,7 +152,7 @@ impl Store {
         Ok(())
     }
 
-    fn key_from_row(&self, row: &sqlx::any::AnyRow) -> StoreResult<ApiKey> {
+    fn key_from_row(&self, row: &sql::Row) -> StoreResult<ApiKey> {
         Ok(ApiKey {
             id: row.try_get("id")?,
             display_name: row.try_get("display_name")?,
@@ -172,15 +172,15 @@ impl Store {
                 // A no-op update locks the app's row (on PostgreSQL; SQLite has one writer)
                 // so concurrent creations count one after another and the limit holds.
                 // It touches no key column, so inserts referencing the app are not blocked.
-                let locked = sqlx::query("UPDATE apps SET display_name = display_name WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
-                if locked.rows_affected() == 0 {
+                let locked = sql::query("UPDATE apps SET display_name = display_name WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
+                if locked == 0 {
                     return Err(StoreError::not_found(Resource::App));
                 }
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM app_keys WHERE app_id = $1").bind(&app_id).fetch_one(&mut *c).await?;
+                let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM app_keys WHERE app_id = $1").bind(&app_id).fetch_one(&mut *c).await?;
                 if n >= max {
                     return Err(DomainError::Rule(format!("An app can have at most {max} API keys")).into());
                 }
-                sqlx::query("INSERT INTO app_keys (id, app_id, display_name, secret, created_at) VALUES ($1, $2, $3, $4, $5)")
+                sql::query("INSERT INTO app_keys (id, app_id, display_name, secret, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&key.id)
                     .bind(&app_id)
                     .bind(&key.display_name)
@@ -196,12 +196,12 @@ impl Store {
     }
 
     pub async fn list_app_keys(&self, app_id: &str) -> StoreResult<Vec<ApiKey>> {
-        let rows = sqlx::query("SELECT id, display_name, secret FROM app_keys WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
+        let rows = sql::query("SELECT id, display_name, secret FROM app_keys WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
         rows.iter().map(|r| self.key_from_row(r)).collect()
     }
 
     pub async fn get_app_key(&self, app_id: &str, key_id: &str) -> StoreResult<ApiKey> {
-        let row = sqlx::query("SELECT id, display_name, secret FROM app_keys WHERE app_id = $1 AND id = $2")
+        let row = sql::query("SELECT id, display_name, secret FROM app_keys WHERE app_id = $1 AND id = $2")
             .bind(app_id)
             .bind(key_id)
             .fetch_optional(self.reader())
@@ -216,8 +216,8 @@ impl Store {
         let (a, k) = (app_id.to_string(), key_id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("DELETE FROM app_keys WHERE app_id = $1 AND id = $2").bind(&a).bind(&k).execute(&mut *c).await?;
-                if done.rows_affected() == 0 {
+                let done = sql::query("DELETE FROM app_keys WHERE app_id = $1 AND id = $2").bind(&a).bind(&k).execute(&mut *c).await?;
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Key));
                 }
                 Ok(())

@@ -6,7 +6,7 @@
 //! primary key `(conversation_id, seq)`; a cursor id is resolved through `messages_by_id`.
 
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Row};
+use super::sql::{self, Tx};
 
 use super::conversations::{find_conversation_tx, participant_of};
 use super::rows::{from_json, to_json};
@@ -33,7 +33,7 @@ pub enum MessageCursor {
 }
 
 /// Resolves a user author and checks it takes part in the conversation.
-async fn author_user(c: &mut AnyConnection, app_id: &str, conversation_id: &str, author: &AuthorInput) -> StoreResult<Option<User>> {
+async fn author_user(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, author: &AuthorInput) -> StoreResult<Option<User>> {
     let AuthorInput::User { user_id, user_external_id, .. } = author else { return Ok(None) };
     let user = find_user_by_tx(c, app_id, user_id.as_deref(), user_external_id.as_deref()).await?;
     if participant_of(c, conversation_id, &user.id).await?.is_none() {
@@ -59,7 +59,7 @@ impl Store {
             Box::pin(async move {
                 let user = author_user(c, &app_id, &conversation_id, &new.author).await?;
                 let now = now_ms();
-                let bumped = sqlx::query(
+                let bumped = sql::query(
                     "UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = $1 \
                      WHERE app_id = $2 AND id = $3 AND message_count < $4 RETURNING last_seq, kind, body",
                 )
@@ -79,7 +79,7 @@ impl Store {
                 let details: crate::domain::conversation::ConversationDetails = from_json(&row.try_get::<String, _>("body")?)?;
                 let id = new_id();
                 let message = build_message(&id, now, &new, user.as_ref(), source);
-                sqlx::query("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES ($1, $2, $3, $4, $5)")
+                sql::query("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&conversation_id)
                     .bind(seq)
                     .bind(&id)
@@ -89,7 +89,7 @@ impl Store {
                     .await?;
                 // The author has read what they wrote; everyone else has one more unread.
                 let author_id = user.as_ref().map(|u| u.id.as_str()).unwrap_or("");
-                sqlx::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND user_id <> $2")
+                sql::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND user_id <> $2")
                     .bind(&conversation_id)
                     .bind(author_id)
                     .execute(&mut *c)
@@ -111,7 +111,7 @@ impl Store {
         self.get_conversation(app_id, conversation_id).await?;
         let limit = MESSAGE_PAGE + 1;
         let seq_of = |id: String| async move {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM messages WHERE id = $1 AND conversation_id = $2")
+            let row: Option<(i64,)> = sql::query_as("SELECT seq FROM messages WHERE id = $1 AND conversation_id = $2")
                 .bind(&id)
                 .bind(conversation_id)
                 .fetch_optional(self.reader())
@@ -120,7 +120,7 @@ impl Store {
         };
         let (rows, backwards) = match cursor {
             MessageCursor::Newest => (
-                sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2")
+                sql::query("SELECT body FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2")
                     .bind(conversation_id)
                     .bind(limit)
                     .fetch_all(self.reader())
@@ -130,7 +130,7 @@ impl Store {
             MessageCursor::Before(id) => {
                 let seq = seq_of(id.clone()).await?;
                 (
-                    sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
+                    sql::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
                         .bind(conversation_id)
                         .bind(seq)
                         .bind(limit)
@@ -142,7 +142,7 @@ impl Store {
             MessageCursor::After(id) => {
                 let seq = seq_of(id.clone()).await?;
                 (
-                    sqlx::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+                    sql::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
                         .bind(conversation_id)
                         .bind(seq)
                         .bind(limit)
@@ -173,11 +173,11 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 find_conversation_tx(c, &app_id, &conversation_id).await?;
-                let done = sqlx::query("DELETE FROM messages WHERE conversation_id = $1 AND id = $2").bind(&conversation_id).bind(&message_id).execute(&mut *c).await?;
-                if done.rows_affected() == 0 {
+                let done = sql::query("DELETE FROM messages WHERE conversation_id = $1 AND id = $2").bind(&conversation_id).bind(&message_id).execute(&mut *c).await?;
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Message));
                 }
-                sqlx::query("UPDATE conversations SET message_count = message_count - 1 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sql::query("UPDATE conversations SET message_count = message_count - 1 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -189,9 +189,9 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 find_conversation_tx(c, &app_id, &conversation_id).await?;
-                sqlx::query("DELETE FROM messages WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
-                sqlx::query("UPDATE conversations SET message_count = 0 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
-                sqlx::query("UPDATE participants SET unread_count = 0 WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sql::query("UPDATE conversations SET message_count = 0 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sql::query("UPDATE participants SET unread_count = 0 WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
                 Ok(())
             })
         })
@@ -211,7 +211,7 @@ impl Store {
                 if activity.kind == ActivityKind::Read {
                     match &user {
                         Some(u) => {
-                            sqlx::query("UPDATE participants SET unread_count = 0, last_read = $1 WHERE conversation_id = $2 AND user_id = $3")
+                            sql::query("UPDATE participants SET unread_count = 0, last_read = $1 WHERE conversation_id = $2 AND user_id = $3")
                                 .bind(now)
                                 .bind(&conversation_id)
                                 .bind(&u.id)
@@ -219,7 +219,7 @@ impl Store {
                                 .await?;
                         }
                         None => {
-                            sqlx::query("UPDATE conversations SET business_last_read = $1 WHERE id = $2").bind(now).bind(&conversation_id).execute(&mut *c).await?;
+                            sql::query("UPDATE conversations SET business_last_read = $1 WHERE id = $2").bind(now).bind(&conversation_id).execute(&mut *c).await?;
                         }
                     }
                 }

@@ -22,6 +22,7 @@ pub mod messages;
 pub mod postgres;
 pub mod rows;
 mod secrets;
+pub mod sql;
 pub mod sqlite;
 pub mod users;
 pub mod webhooks;
@@ -29,7 +30,6 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::AnyConnection;
 use tokio::sync::Notify;
 
 pub use backend::{Backend, Dialect, PendingWrite};
@@ -46,6 +46,8 @@ pub enum StoreError {
     Domain(#[from] DomainError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("the store is shutting down")]
@@ -66,13 +68,13 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Is this database error a unique-constraint violation (both backends)?
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+/// Is this a unique-constraint violation (either backend)?
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // PostgreSQL 23505; SQLite SQLITE_CONSTRAINT_UNIQUE (2067) / PRIMARYKEY (1555).
-            code == "23505" || code == "2067" || code == "1555" || db.message().contains("UNIQUE constraint failed")
+        // PostgreSQL reports SQLSTATE 23505.
+        StoreError::Database(sqlx::Error::Database(db)) => db.code().as_deref() == Some("23505") || db.message().contains("UNIQUE constraint failed"),
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         }
         _ => false,
     }
@@ -153,7 +155,7 @@ impl Store {
     pub(crate) async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         let (pending, rx) = backend::pending(op);
         self.backend.submit(pending).await?;
@@ -164,7 +166,7 @@ impl Store {
     pub(crate) async fn write_with_events<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
         let out = self.write(op).await;
         if out.is_ok() {

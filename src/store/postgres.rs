@@ -7,6 +7,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Connection, Executor};
 
 use super::backend::{Backend, Dialect, PendingWrite};
+use super::sql::Tx;
 use super::{StoreError, StoreResult};
 
 /// Serialises schema migrations between nodes starting at once.
@@ -47,7 +48,8 @@ impl Backend for PostgresBackend {
         };
         let outcome: Result<(), sqlx::Error> = async {
             let mut tx = conn.begin().await?;
-            if write.run(&mut *tx).await {
+            let ok = write.run(&mut Tx::Sqlx(&mut tx)).await;
+            if ok {
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;

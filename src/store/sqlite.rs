@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyConnection, Connection, Executor};
+use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::backend::{Backend, Dialect, PendingWrite};
+use super::sql::{self, Tx};
 use super::{StoreError, StoreResult};
 
 /// How many queued writes one transaction takes at most.
@@ -22,8 +23,9 @@ pub struct SqliteBackend {
     stop: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
 
-/// Turns `sqlite://path` into a URL that creates the file, and makes its folder.
-fn normalise(url: &str) -> StoreResult<String> {
+/// Turns `sqlite://path` into a URL that creates the file and the file's path, and
+/// makes its folder.
+fn normalise(url: &str) -> StoreResult<(String, String)> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
     if file != ":memory:" {
@@ -36,12 +38,44 @@ fn normalise(url: &str) -> StoreResult<String> {
     }
     let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
     params.push("mode=rwc");
-    Ok(format!("sqlite://{file}?{}", params.join("&")))
+    Ok((format!("sqlite://{file}?{}", params.join("&")), file.to_string()))
 }
 
 impl SqliteBackend {
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let url = normalise(url)?;
+        let (url, file) = normalise(url)?;
+        // The writer opens (and creates) the file first, so readers find it in WAL mode.
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (queue, rx) = mpsc::channel(16 * 1024);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        // The writer owns a thread: it calls SQLite directly (a blocking call per
+        // statement, microseconds each, and an fsync per batch), which must not stall the
+        // async runtime's workers. Its small runtime only drives the write closures.
+        std::thread::Builder::new()
+            .name("sunbeam-sqlite-writer".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(StoreError::Corrupt(format!("cannot start the writer runtime: {e}"))));
+                        return;
+                    }
+                };
+                let writer = match rusqlite::Connection::open(&file).and_then(|c| c.execute_batch(PRAGMAS).map(|_| c)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                writer.set_prepared_statement_cache_capacity(256);
+                let _ = ready_tx.send(Ok(()));
+                runtime.block_on(write_loop(writer, rx, stop_rx));
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
         let reader = AnyPoolOptions::new()
             .max_connections(8)
             .min_connections(1)
@@ -54,64 +88,13 @@ impl SqliteBackend {
             })
             .connect(&url)
             .await?;
-        let (queue, rx) = mpsc::channel(16 * 1024);
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        // The writer gets a thread and a runtime of its own: each statement is a round trip
-        // to SQLite's worker thread, and on the shared runtime every one of those waited in
-        // line behind HTTP tasks. Alone, the writer turns around at once.
-        std::thread::Builder::new()
-            .name("sunbeam-sqlite-writer".into())
-            .spawn(move || {
-                raise_priority();
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(StoreError::Corrupt(format!("cannot start the writer runtime: {e}"))));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let writer = match AnyConnection::connect(&url).await {
-                        Ok(mut c) => match c.execute(PRAGMAS).await {
-                            Ok(_) => c,
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(e.into()));
-                                return;
-                            }
-                        },
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e.into()));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    write_loop(writer, rx, stop_rx).await;
-                });
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        ready_rx.await.map_err(|_| StoreError::Closed)??;
         Ok(SqliteBackend { queue, reader, stop: Mutex::new(Some((stop_tx, done_rx))) })
-    }
-}
-
-/// Every statement of a write is a hand-off between this thread and SQLite's worker
-/// thread (which inherits this priority). When HTTP work keeps both cores busy, each
-/// hand-off would otherwise wait for a time slice; a higher priority lets the writer run
-/// as soon as it is woken. Without the privilege to do so this is a no-op.
-fn raise_priority() {
-    #[cfg(target_os = "linux")]
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, -10);
     }
 }
 
 /// The single writer: take everything queued, run each in its own savepoint inside one
 /// transaction, commit once, then tell every caller.
-async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>, mut stop: oneshot::Receiver<()>) {
+async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>, mut stop: oneshot::Receiver<()>) {
     let mut batch: Vec<Box<dyn PendingWrite>> = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -128,8 +111,8 @@ async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Pend
         }
         let outcome = run_batch(&mut conn, &mut batch).await;
         let failed = outcome.as_ref().err().map(|e| e.to_string());
-        if failed.is_some() {
-            let _ = conn.execute("ROLLBACK").await;
+        if failed.is_some() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
         for w in batch.drain(..) {
             let commit = match &failed {
@@ -139,33 +122,31 @@ async fn write_loop(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Pend
             w.finish(commit);
         }
     }
-    let _ = conn.close().await;
+    let _ = conn.close();
 }
 
-async fn run_batch(conn: &mut AnyConnection, batch: &mut [Box<dyn PendingWrite>]) -> Result<(), sqlx::Error> {
+async fn run_batch(conn: &mut rusqlite::Connection, batch: &mut [Box<dyn PendingWrite>]) -> Result<(), StoreError> {
     if let [w] = batch {
         // A lone write needs no savepoint: on failure the whole transaction is undone.
-        conn.execute("BEGIN IMMEDIATE").await?;
-        if w.run(conn).await {
-            conn.execute("COMMIT").await?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        if w.run(&mut Tx::Lite(conn)).await {
+            conn.execute_batch("COMMIT")?;
         } else {
-            conn.execute("ROLLBACK").await?;
+            conn.execute_batch("ROLLBACK")?;
         }
         return Ok(());
     }
-    // Each statement is a round trip to SQLite's thread, so the savepoint bookkeeping
-    // between two writes travels as one: release the last write's savepoint and open the
-    // next one together. A failed write is rolled back to its savepoint, which stays open
-    // for the next write.
-    conn.execute("BEGIN IMMEDIATE; SAVEPOINT w").await?;
+    // Each write gets a savepoint, so a failed one is undone alone; the savepoint stays
+    // open after a rollback to it, ready for the next write.
+    conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT w")?;
     for w in batch.iter_mut() {
-        if w.run(conn).await {
-            conn.execute("RELEASE w; SAVEPOINT w").await?;
+        if w.run(&mut Tx::Lite(conn)).await {
+            conn.execute_batch("RELEASE w; SAVEPOINT w")?;
         } else {
-            conn.execute("ROLLBACK TO w").await?;
+            conn.execute_batch("ROLLBACK TO w")?;
         }
     }
-    conn.execute("RELEASE w; COMMIT").await?;
+    conn.execute_batch("RELEASE w; COMMIT")?;
     Ok(())
 }
 
@@ -185,10 +166,10 @@ impl Backend for SqliteBackend {
 
     async fn migrate(&self, version: i64, sql: &str) -> StoreResult<()> {
         let sql = sql.to_string();
-        let (w, rx) = super::backend::pending(move |c: &mut AnyConnection| {
+        let (w, rx) = super::backend::pending(move |c: &mut Tx<'_>| {
             Box::pin(async move {
-                c.execute(sql.as_str()).await?;
-                sqlx::query("INSERT INTO sunbeam_migrations (version) VALUES ($1)").bind(version).execute(&mut *c).await?;
+                c.execute_batch(&sql).await?;
+                sql::query("INSERT INTO sunbeam_migrations (version) VALUES ($1)").bind(version).execute(&mut *c).await?;
                 Ok(())
             })
         });
@@ -197,10 +178,10 @@ impl Backend for SqliteBackend {
     }
 
     async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
-        let (w, rx) = super::backend::pending(move |c: &mut AnyConnection| {
+        let (w, rx) = super::backend::pending(move |c: &mut Tx<'_>| {
             Box::pin(async move {
-                c.execute("CREATE TABLE IF NOT EXISTS sunbeam_migrations (version BIGINT PRIMARY KEY)").await?;
-                let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM sunbeam_migrations ORDER BY version").fetch_all(&mut *c).await?;
+                c.execute_batch("CREATE TABLE IF NOT EXISTS sunbeam_migrations (version BIGINT PRIMARY KEY)").await?;
+                let rows: Vec<(i64,)> = sql::query_as("SELECT version FROM sunbeam_migrations ORDER BY version").fetch_all(&mut *c).await?;
                 Ok(rows.into_iter().map(|r| r.0).collect())
             })
         });

@@ -1,7 +1,7 @@
 //! Users and their email identities.
 
 use serde_json::json;
-use sqlx::{AnyConnection, Row};
+use super::sql::{self, Tx};
 
 use super::rows::{from_json, to_json};
 use super::{events, is_unique_violation, Store, StoreError, StoreResult};
@@ -10,14 +10,14 @@ use crate::domain::ids::is_id;
 use crate::domain::time::now_ms;
 use crate::domain::user::User;
 
-fn user_from_row(row: &sqlx::any::AnyRow) -> StoreResult<User> {
+fn user_from_row(row: &sql::Row) -> StoreResult<User> {
     from_json(&row.try_get::<String, _>("body")?)
 }
 
-async fn write_identities(c: &mut AnyConnection, app_id: &str, user: &User) -> StoreResult<()> {
-    sqlx::query("DELETE FROM user_identities WHERE user_id = $1").bind(&user.id).execute(&mut *c).await?;
+async fn write_identities(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
+    sql::query("DELETE FROM user_identities WHERE user_id = $1").bind(&user.id).execute(&mut *c).await?;
     for ident in &user.identities {
-        sqlx::query("INSERT INTO user_identities (user_id, app_id, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        sql::query("INSERT INTO user_identities (user_id, app_id, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
             .bind(&user.id)
             .bind(app_id)
             .bind(&ident.kind)
@@ -29,14 +29,14 @@ async fn write_identities(c: &mut AnyConnection, app_id: &str, user: &User) -> S
 }
 
 /// Finds a user by id or externalId inside a transaction.
-pub(crate) async fn find_user_tx(c: &mut AnyConnection, app_id: &str, id_or_external: &str) -> StoreResult<User> {
+pub(crate) async fn find_user_tx(c: &mut Tx<'_>, app_id: &str, id_or_external: &str) -> StoreResult<User> {
     if is_id(id_or_external) {
-        let row = sqlx::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
+        let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
         if let Some(r) = row {
             return user_from_row(&r);
         }
     }
-    let row = sqlx::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
+    let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
     match row {
         Some(r) => user_from_row(&r),
         None => Err(StoreError::not_found(Resource::User)),
@@ -44,10 +44,10 @@ pub(crate) async fn find_user_tx(c: &mut AnyConnection, app_id: &str, id_or_exte
 }
 
 /// Finds a user by exactly one of id / externalId inside a transaction.
-pub(crate) async fn find_user_by_tx(c: &mut AnyConnection, app_id: &str, user_id: Option<&str>, external_id: Option<&str>) -> StoreResult<User> {
+pub(crate) async fn find_user_by_tx(c: &mut Tx<'_>, app_id: &str, user_id: Option<&str>, external_id: Option<&str>) -> StoreResult<User> {
     let row = match (user_id, external_id) {
-        (Some(id), _) => sqlx::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(&mut *c).await?,
-        (None, Some(e)) => sqlx::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(e).fetch_optional(&mut *c).await?,
+        (Some(id), _) => sql::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id).fetch_optional(&mut *c).await?,
+        (None, Some(e)) => sql::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(e).fetch_optional(&mut *c).await?,
         (None, None) => None,
     };
     match row {
@@ -61,7 +61,7 @@ impl Store {
         let app_id = app_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                let inserted = sqlx::query("INSERT INTO users (id, app_id, external_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+                let inserted = sql::query("INSERT INTO users (id, app_id, external_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&user.id)
                     .bind(&app_id)
                     .bind(&user.external_id)
@@ -82,12 +82,12 @@ impl Store {
 
     pub async fn get_user(&self, app_id: &str, id_or_external: &str) -> StoreResult<User> {
         if is_id(id_or_external) {
-            let row = sqlx::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id_or_external).fetch_optional(self.reader()).await?;
+            let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id_or_external).fetch_optional(self.reader()).await?;
             if let Some(r) = row {
                 return user_from_row(&r);
             }
         }
-        let row = sqlx::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(id_or_external).fetch_optional(self.reader()).await?;
+        let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(id_or_external).fetch_optional(self.reader()).await?;
         match row {
             Some(r) => user_from_row(&r),
             None => Err(StoreError::not_found(Resource::User)),
@@ -99,7 +99,7 @@ impl Store {
         let app_id = app_id.to_string();
         self.write_with_events(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
+                let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
                     .bind(to_json(&user))
                     .bind(&user.external_id)
                     .bind(&app_id)
@@ -110,7 +110,7 @@ impl Store {
                     Err(e) if is_unique_violation(&e) => return Err(StoreError::conflict("User already exists")),
                     other => other?,
                 };
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::User));
                 }
                 write_identities(c, &app_id, &user).await?;
@@ -125,7 +125,7 @@ impl Store {
 
     /// Users of an app whose email identity is `email` (case-insensitive).
     pub async fn users_by_email(&self, app_id: &str, email: &str) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT u.body FROM user_identities i JOIN users u ON u.id = i.user_id \
              WHERE i.app_id = $1 AND i.kind = 'email' AND i.value = $2 ORDER BY u.id LIMIT 100",
         )
@@ -143,15 +143,15 @@ impl Store {
         self.write_with_events(move |c| {
             Box::pin(async move {
                 let user = find_user_tx(c, &app_id, &key).await?;
-                sqlx::query(
+                sql::query(
                     "DELETE FROM conversations WHERE kind = 'personal' AND id IN \
                      (SELECT conversation_id FROM participants WHERE user_id = $1)",
                 )
                 .bind(&user.id)
                 .execute(&mut *c)
                 .await?;
-                sqlx::query("DELETE FROM participants WHERE user_id = $1").bind(&user.id).execute(&mut *c).await?;
-                sqlx::query("DELETE FROM users WHERE id = $1").bind(&user.id).execute(&mut *c).await?;
+                sql::query("DELETE FROM participants WHERE user_id = $1").bind(&user.id).execute(&mut *c).await?;
+                sql::query("DELETE FROM users WHERE id = $1").bind(&user.id).execute(&mut *c).await?;
                 events::append(c, &app_id, "user:remove", None, &json!({ "user": user.truncated() })).await?;
                 Ok(user)
             })

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use sqlx::{AnyConnection, Row};
+use super::sql::{self, Tx};
 
 use super::integrations::integration_kind_tx;
 use super::rows::{from_json, to_json};
@@ -36,8 +36,8 @@ fn webhooks_only_for_custom() -> StoreError {
     StoreError::rule("Webhooks are available only for custom integrations")
 }
 
-pub(crate) async fn insert_webhook(c: &mut AnyConnection, app_id: &str, integration_id: &str, w: &Webhook, sealed_secret: &str) -> StoreResult<()> {
-    sqlx::query("INSERT INTO webhooks (id, app_id, integration_id, body, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+pub(crate) async fn insert_webhook(c: &mut Tx<'_>, app_id: &str, integration_id: &str, w: &Webhook, sealed_secret: &str) -> StoreResult<()> {
+    sql::query("INSERT INTO webhooks (id, app_id, integration_id, body, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&w.id)
         .bind(app_id)
         .bind(integration_id)
@@ -164,7 +164,7 @@ pub struct AttemptView {
 }
 
 impl Store {
-    fn webhook_from_row(&self, row: &sqlx::any::AnyRow) -> StoreResult<Webhook> {
+    fn webhook_from_row(&self, row: &sql::Row) -> StoreResult<Webhook> {
         let doc: WebhookDoc = from_json(&row.try_get::<String, _>("body")?)?;
         let secret = self.secrets().open(&row.try_get::<String, _>("secret")?)?;
         Ok(Webhook::from_doc(row.try_get("id")?, secret, doc))
@@ -187,7 +187,7 @@ impl Store {
                 if integration_kind_tx(c, &a, &i).await? != "custom" {
                     return Err(webhooks_only_for_custom());
                 }
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhooks WHERE app_id = $1").bind(&a).fetch_one(&mut *c).await?;
+                let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM webhooks WHERE app_id = $1").bind(&a).fetch_one(&mut *c).await?;
                 if n >= MAX_WEBHOOKS_PER_APP {
                     return Err(DomainError::Rule(format!("An app can have at most {MAX_WEBHOOKS_PER_APP} webhooks")).into());
                 }
@@ -200,7 +200,7 @@ impl Store {
 
     pub async fn list_webhooks(&self, app_id: &str, integration_id: &str) -> StoreResult<Vec<Webhook>> {
         self.webhook_integration(app_id, integration_id).await?;
-        let rows = sqlx::query("SELECT id, body, secret FROM webhooks WHERE app_id = $1 AND integration_id = $2 ORDER BY id")
+        let rows = sql::query("SELECT id, body, secret FROM webhooks WHERE app_id = $1 AND integration_id = $2 ORDER BY id")
             .bind(app_id)
             .bind(integration_id)
             .fetch_all(self.reader())
@@ -210,7 +210,7 @@ impl Store {
 
     /// Every webhook of an app, with the integration it belongs to.
     pub async fn webhooks_of_app(&self, app_id: &str) -> StoreResult<Vec<(String, Webhook)>> {
-        let rows = sqlx::query("SELECT id, integration_id, body, secret FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
+        let rows = sql::query("SELECT id, integration_id, body, secret FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
         rows.iter().map(|r| Ok((r.try_get::<String, _>("integration_id")?, self.webhook_from_row(r)?))).collect()
     }
 
@@ -219,7 +219,7 @@ impl Store {
         if !is_id(webhook_id) {
             return Err(StoreError::not_found(Resource::Webhook));
         }
-        let row = sqlx::query("SELECT id, body, secret FROM webhooks WHERE app_id = $1 AND integration_id = $2 AND id = $3")
+        let row = sql::query("SELECT id, body, secret FROM webhooks WHERE app_id = $1 AND integration_id = $2 AND id = $3")
             .bind(app_id)
             .bind(integration_id)
             .bind(webhook_id)
@@ -235,14 +235,14 @@ impl Store {
         let (a, i, w, body) = (app_id.to_string(), integration_id.to_string(), webhook.id.clone(), to_json(&webhook.doc()));
         self.write(move |c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE webhooks SET body = $1 WHERE app_id = $2 AND integration_id = $3 AND id = $4")
+                let done = sql::query("UPDATE webhooks SET body = $1 WHERE app_id = $2 AND integration_id = $3 AND id = $4")
                     .bind(&body)
                     .bind(&a)
                     .bind(&i)
                     .bind(&w)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Webhook));
                 }
                 Ok(())
@@ -258,13 +258,13 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 integration_kind_tx(c, &a, &i).await?;
-                let done = sqlx::query("DELETE FROM webhooks WHERE app_id = $1 AND integration_id = $2 AND id = $3")
+                let done = sql::query("DELETE FROM webhooks WHERE app_id = $1 AND integration_id = $2 AND id = $3")
                     .bind(&a)
                     .bind(&i)
                     .bind(&w)
                     .execute(&mut *c)
                     .await?;
-                if done.rows_affected() == 0 {
+                if done == 0 {
                     return Err(StoreError::not_found(Resource::Webhook));
                 }
                 Ok(())
@@ -282,12 +282,12 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 if postgres {
-                    let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(ROUTE_LOCK).fetch_one(&mut *c).await?;
+                    let (got,): (bool,) = sql::query_as("SELECT pg_try_advisory_xact_lock($1)").bind(ROUTE_LOCK).fetch_one(&mut *c).await?;
                     if !got {
                         return Ok(0);
                     }
                 }
-                let events: Vec<OutboxRow> = sqlx::query_as(
+                let events: Vec<OutboxRow> = sql::query_as(
                     "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE routed_at IS NULL ORDER BY seq LIMIT $1",
                 )
                 .bind(batch)
@@ -302,7 +302,7 @@ impl Store {
                 for (seq, id, app_id, kind, conversation_id, payload, created_at) in &events {
                     if !hooks.contains_key(app_id) {
                         let rows: Vec<(String, String)> =
-                            sqlx::query_as("SELECT id, body FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(&mut *c).await?;
+                            sql::query_as("SELECT id, body FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(&mut *c).await?;
                         let docs = rows.into_iter().map(|(id, body)| Ok((id, from_json::<WebhookDoc>(&body)?))).collect::<StoreResult<Vec<_>>>()?;
                         hooks.insert(app_id.clone(), docs);
                     }
@@ -325,7 +325,7 @@ impl Store {
                         if doc.include_full_user {
                             for uid in user_ids(&payload) {
                                 if !users.contains_key(&uid) {
-                                    let row: Option<(String,)> = sqlx::query_as("SELECT body FROM users WHERE id = $1 AND app_id = $2")
+                                    let row: Option<(String,)> = sql::query_as("SELECT body FROM users WHERE id = $1 AND app_id = $2")
                                         .bind(&uid)
                                         .bind(app_id)
                                         .fetch_optional(&mut *c)
@@ -339,7 +339,7 @@ impl Store {
                         }
                         let shaped = shape_payload(payload.clone(), &full, doc.include_full_source);
                         let body = event_object(id, kind, &created, shaped);
-                        sqlx::query(
+                        sql::query(
                             "INSERT INTO webhook_deliveries (webhook_id, app_id, event_id, event_seq, kind, order_key, body, state, attempts, next_attempt_at, created_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9) ON CONFLICT (webhook_id, event_id) DO NOTHING",
                         )
@@ -358,7 +358,7 @@ impl Store {
                 }
                 let marks: Vec<String> = (0..events.len()).map(|i| format!("${}", i + 2)).collect();
                 let sql = format!("UPDATE events SET routed_at = $1 WHERE seq IN ({})", marks.join(", "));
-                let mut q = sqlx::query(&sql).bind(now);
+                let mut q = sql::query(&sql).bind(now);
                 for e in &events {
                     q = q.bind(e.0);
                 }
@@ -408,7 +408,7 @@ impl Store {
                     if postgres {
                         sql.push_str(" FOR UPDATE OF d SKIP LOCKED");
                     }
-                    let mut q = sqlx::query_as::<_, (i64, String, Option<i64>)>(&sql).bind(req.now).bind(req.limit);
+                    let mut q = sql::query_as::<(i64, String, Option<i64>)>(&sql).bind(req.now).bind(req.limit);
                     for w in &full {
                         q = q.bind(w.as_str());
                     }
@@ -434,7 +434,7 @@ impl Store {
                     }
                     let marks: Vec<String> = (0..chosen.len()).map(|i| format!("${}", i + 3)).collect();
                     let update = format!("UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN ({})", marks.join(", "));
-                    let mut q = sqlx::query(&update).bind(&req.owner).bind(req.now + req.lease_ms);
+                    let mut q = sql::query(&update).bind(&req.owner).bind(req.now + req.lease_ms);
                     for id in &chosen {
                         q = q.bind(*id);
                     }
@@ -445,7 +445,7 @@ impl Store {
                          JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN ({}) ORDER BY d.id",
                         marks.join(", ")
                     );
-                    let mut q = sqlx::query_as::<_, (i64, String, String, i64, String, String, String)>(&select);
+                    let mut q = sql::query_as::<(i64, String, String, i64, String, String, String)>(&select);
                     for id in &chosen {
                         q = q.bind(*id);
                     }
@@ -479,11 +479,11 @@ impl Store {
             Box::pin(async move {
                 let now = now_ms();
                 // The webhook (and so the delivery) may have been deleted meanwhile.
-                let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM webhook_deliveries WHERE id = $1").bind(r.delivery_id).fetch_optional(&mut *c).await?;
+                let exists: Option<(i64,)> = sql::query_as("SELECT id FROM webhook_deliveries WHERE id = $1").bind(r.delivery_id).fetch_optional(&mut *c).await?;
                 if exists.is_none() {
                     return Ok(());
                 }
-                sqlx::query(
+                sql::query(
                     "INSERT INTO webhook_attempts (delivery_id, webhook_id, attempt, node, started_at, duration_ms, status, error) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
@@ -504,7 +504,7 @@ impl Store {
                 };
                 // Only a pending row moves: if our lease lapsed and another node finished
                 // it meanwhile, its outcome stands.
-                sqlx::query(
+                sql::query(
                     "UPDATE webhook_deliveries SET state = $1, attempts = $2, next_attempt_at = $3, finished_at = $4, \
                      lease_owner = NULL, lease_until = NULL, last_status = $5, last_error = $6 WHERE id = $7 AND state = 'pending'",
                 )
@@ -520,7 +520,7 @@ impl Store {
                 let error_text = r.error.clone().or_else(|| r.status.map(|s| format!("HTTP {s}")));
                 match r.health {
                     Health::Up => {
-                        sqlx::query(
+                        sql::query(
                             "INSERT INTO webhook_health (webhook_id, consecutive_failures, parked_until, last_success_at) VALUES ($1, 0, NULL, $2) \
                              ON CONFLICT (webhook_id) DO UPDATE SET consecutive_failures = 0, parked_until = NULL, last_success_at = $2",
                         )
@@ -531,7 +531,7 @@ impl Store {
                     }
                     Health::Down => {
                         // Incremented in place: concurrent failures on several nodes all count.
-                        let (failures,): (i64,) = sqlx::query_as(
+                        let (failures,): (i64,) = sql::query_as(
                             "INSERT INTO webhook_health (webhook_id, consecutive_failures, last_error, last_error_at) VALUES ($1, 1, $2, $3) \
                              ON CONFLICT (webhook_id) DO UPDATE SET consecutive_failures = webhook_health.consecutive_failures + 1, \
                              last_error = $2, last_error_at = $3 RETURNING consecutive_failures",
@@ -542,11 +542,11 @@ impl Store {
                         .fetch_one(&mut *c)
                         .await?;
                         if let Some(ms) = circuit.park_for(failures) {
-                            sqlx::query("UPDATE webhook_health SET parked_until = $1 WHERE webhook_id = $2").bind(now + ms).bind(&r.webhook_id).execute(&mut *c).await?;
+                            sql::query("UPDATE webhook_health SET parked_until = $1 WHERE webhook_id = $2").bind(now + ms).bind(&r.webhook_id).execute(&mut *c).await?;
                         }
                     }
                     Health::Neutral => {
-                        sqlx::query(
+                        sql::query(
                             "INSERT INTO webhook_health (webhook_id, consecutive_failures, last_error, last_error_at) VALUES ($1, 0, $2, $3) \
                              ON CONFLICT (webhook_id) DO UPDATE SET last_error = $2, last_error_at = $3",
                         )
@@ -565,12 +565,12 @@ impl Store {
 
     /// Cheap reads that spare the writer a transaction when there is nothing to do.
     pub async fn has_unrouted_events(&self) -> StoreResult<bool> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT seq FROM events WHERE routed_at IS NULL LIMIT 1").fetch_optional(self.reader()).await?;
+        let row: Option<(i64,)> = sql::query_as("SELECT seq FROM events WHERE routed_at IS NULL LIMIT 1").fetch_optional(self.reader()).await?;
         Ok(row.is_some())
     }
 
     pub async fn has_due_deliveries(&self, now: i64) -> StoreResult<bool> {
-        let row: Option<(i64,)> = sqlx::query_as(
+        let row: Option<(i64,)> = sql::query_as(
             "SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) LIMIT 1",
         )
         .bind(now)
@@ -584,10 +584,10 @@ impl Store {
     pub async fn release_all_leases(&self) -> StoreResult<u64> {
         self.write(|c| {
             Box::pin(async move {
-                let done = sqlx::query("UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE state = 'pending' AND lease_owner IS NOT NULL")
+                let done = sql::query("UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE state = 'pending' AND lease_owner IS NOT NULL")
                     .execute(&mut *c)
                     .await?;
-                Ok(done.rows_affected())
+                Ok(done)
             })
         })
         .await
@@ -595,12 +595,12 @@ impl Store {
 
     /// The next time (ms) something becomes due: a retry, or a parked webhook's release.
     pub async fn next_delivery_wake(&self, now: i64) -> StoreResult<Option<i64>> {
-        let (due,): (Option<i64>,) = sqlx::query_as("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at > $1")
+        let (due,): (Option<i64>,) = sql::query_as("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at > $1")
             .bind(now)
             .fetch_one(self.reader())
             .await?;
         let (parked,): (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(parked_until) FROM webhook_health WHERE parked_until > $1").bind(now).fetch_one(self.reader()).await?;
+            sql::query_as("SELECT MIN(parked_until) FROM webhook_health WHERE parked_until > $1").bind(now).fetch_one(self.reader()).await?;
         Ok(match (due, parked) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -612,18 +612,17 @@ impl Store {
     pub async fn prune_deliveries(&self, now: i64, expire_before: i64, forget_before: i64) -> StoreResult<(u64, u64)> {
         self.write(move |c| {
             Box::pin(async move {
-                let expired = sqlx::query(
+                let expired = sql::query(
                     "UPDATE webhook_deliveries SET state = 'failed', finished_at = $1, last_error = 'expired: not delivered in time', \
                      lease_owner = NULL, lease_until = NULL WHERE state = 'pending' AND created_at < $2 AND (lease_until IS NULL OR lease_until < $1)",
                 )
                 .bind(now)
                 .bind(expire_before)
                 .execute(&mut *c)
-                .await?
-                .rows_affected();
+                .await?;
                 let doomed = "SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1 ORDER BY finished_at LIMIT 5000";
-                sqlx::query(&format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({doomed})")).bind(forget_before).execute(&mut *c).await?;
-                let forgotten = sqlx::query(&format!("DELETE FROM webhook_deliveries WHERE id IN ({doomed})")).bind(forget_before).execute(&mut *c).await?.rows_affected();
+                sql::query(&format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({doomed})")).bind(forget_before).execute(&mut *c).await?;
+                let forgotten = sql::query(&format!("DELETE FROM webhook_deliveries WHERE id IN ({doomed})")).bind(forget_before).execute(&mut *c).await?;
                 Ok((expired, forgotten))
             })
         })
@@ -634,7 +633,7 @@ impl Store {
 
     /// Outbox events not yet routed to webhooks (the router's backlog).
     pub async fn unrouted_events(&self) -> StoreResult<i64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE routed_at IS NULL").fetch_one(self.reader()).await?;
+        let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM events WHERE routed_at IS NULL").fetch_one(self.reader()).await?;
         Ok(n)
     }
 
@@ -649,7 +648,7 @@ impl Store {
              FROM webhooks w LEFT JOIN webhook_health h ON h.webhook_id = w.id {} ORDER BY w.app_id, w.id",
             if app_id.is_some() { "WHERE w.app_id = $1" } else { "" }
         );
-        let mut q = sqlx::query(&sql);
+        let mut q = sql::query(&sql);
         if let Some(a) = app_id {
             q = q.bind(a);
         }
@@ -678,7 +677,7 @@ impl Store {
 
     /// The latest attempts made for a webhook, newest first.
     pub async fn webhook_attempts(&self, webhook_id: &str, limit: i64) -> StoreResult<Vec<AttemptView>> {
-        let rows = sqlx::query(
+        let rows = sql::query(
             "SELECT a.delivery_id, d.event_id, d.kind, a.attempt, a.node, a.started_at, a.duration_ms, a.status, a.error, d.state \
              FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE a.webhook_id = $1 ORDER BY a.id DESC LIMIT $2",
         )

@@ -1,0 +1,402 @@
+//! The store's own thin query API, so that one SQL text runs on three executors:
+//! the SQLite writer's `rusqlite` connection (synchronous, on the writer's own thread),
+//! an `sqlx` connection in a PostgreSQL transaction, and the `sqlx` read pool.
+//!
+//! Why not `sqlx` everywhere: `sqlx`'s SQLite driver runs each statement on a worker
+//! thread and costs a thread hand-off (~50 µs) per statement; the single SQLite writer
+//! runs every write of the server, so it calls SQLite directly instead.
+
+use futures::future::BoxFuture;
+use sqlx::{AnyConnection, Column, Row as _, ValueRef};
+
+use super::{StoreError, StoreResult};
+
+/// A bound parameter or a column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A NULL remembers the type it stands for: PostgreSQL prepares a statement with the
+    /// parameter types of its first use, and a NULL bound as the wrong type breaks it.
+    Null(Kind),
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Real,
+    Text,
+}
+
+pub trait Bind {
+    const KIND: Kind;
+    fn into_value(self) -> Value;
+}
+
+impl Bind for i64 {
+    const KIND: Kind = Kind::Int;
+    fn into_value(self) -> Value {
+        Value::Int(self)
+    }
+}
+impl Bind for i32 {
+    const KIND: Kind = Kind::Int;
+    fn into_value(self) -> Value {
+        Value::Int(self as i64)
+    }
+}
+impl Bind for usize {
+    const KIND: Kind = Kind::Int;
+    fn into_value(self) -> Value {
+        Value::Int(self as i64)
+    }
+}
+impl Bind for bool {
+    const KIND: Kind = Kind::Int;
+    fn into_value(self) -> Value {
+        Value::Int(self as i64)
+    }
+}
+impl Bind for f64 {
+    const KIND: Kind = Kind::Real;
+    fn into_value(self) -> Value {
+        Value::Real(self)
+    }
+}
+impl Bind for String {
+    const KIND: Kind = Kind::Text;
+    fn into_value(self) -> Value {
+        Value::Text(self)
+    }
+}
+impl Bind for &String {
+    const KIND: Kind = Kind::Text;
+    fn into_value(self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+impl Bind for &str {
+    const KIND: Kind = Kind::Text;
+    fn into_value(self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
+impl<T: Bind> Bind for Option<T> {
+    const KIND: Kind = T::KIND;
+    fn into_value(self) -> Value {
+        self.map_or(Value::Null(T::KIND), Bind::into_value)
+    }
+}
+impl<T: Bind + Clone> Bind for &Option<T> {
+    const KIND: Kind = T::KIND;
+    fn into_value(self) -> Value {
+        self.clone().map_or(Value::Null(T::KIND), Bind::into_value)
+    }
+}
+impl Bind for &i64 {
+    const KIND: Kind = Kind::Int;
+    fn into_value(self) -> Value {
+        Value::Int(*self)
+    }
+}
+
+/// Reading a column into a Rust value.
+pub trait FromValue: Sized {
+    fn from_value(v: &Value) -> StoreResult<Self>;
+}
+
+fn mismatch(want: &str, got: &Value) -> StoreError {
+    StoreError::Corrupt(format!("expected {want}, found {got:?}"))
+}
+
+impl FromValue for i64 {
+    fn from_value(v: &Value) -> StoreResult<Self> {
+        match v {
+            Value::Int(i) => Ok(*i),
+            Value::Real(f) => Ok(*f as i64),
+            other => Err(mismatch("an integer", other)),
+        }
+    }
+}
+impl FromValue for bool {
+    fn from_value(v: &Value) -> StoreResult<Self> {
+        i64::from_value(v).map(|i| i != 0)
+    }
+}
+impl FromValue for f64 {
+    fn from_value(v: &Value) -> StoreResult<Self> {
+        match v {
+            Value::Int(i) => Ok(*i as f64),
+            Value::Real(f) => Ok(*f),
+            other => Err(mismatch("a number", other)),
+        }
+    }
+}
+impl FromValue for String {
+    fn from_value(v: &Value) -> StoreResult<Self> {
+        match v {
+            Value::Text(s) => Ok(s.clone()),
+            other => Err(mismatch("text", other)),
+        }
+    }
+}
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(v: &Value) -> StoreResult<Self> {
+        match v {
+            Value::Null(_) => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+/// A result row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: std::sync::Arc<Vec<String>>,
+    values: Vec<Value>,
+}
+
+/// A column by name or by position.
+pub trait ColumnIndex {
+    fn position(&self, row: &Row) -> StoreResult<usize>;
+}
+impl ColumnIndex for &str {
+    fn position(&self, row: &Row) -> StoreResult<usize> {
+        row.columns.iter().position(|c| c == self).ok_or_else(|| StoreError::Corrupt(format!("no column {self}")))
+    }
+}
+impl ColumnIndex for usize {
+    fn position(&self, row: &Row) -> StoreResult<usize> {
+        if *self < row.values.len() { Ok(*self) } else { Err(StoreError::Corrupt(format!("no column {self}"))) }
+    }
+}
+
+impl Row {
+    pub fn try_get<T: FromValue, I: ColumnIndex>(&self, index: I) -> StoreResult<T> {
+        T::from_value(&self.values[index.position(self)?])
+    }
+}
+
+/// Typed rows for `query_as`: tuples of `FromValue`s.
+pub trait FromRow: Sized {
+    fn from_row(row: &Row) -> StoreResult<Self>;
+}
+
+macro_rules! tuple_from_row {
+    ($($t:ident $i:tt),*) => {
+        impl<$($t: FromValue),*> FromRow for ($($t,)*) {
+            fn from_row(row: &Row) -> StoreResult<Self> {
+                Ok(($(row.try_get::<$t, usize>($i)?,)*))
+            }
+        }
+    };
+}
+tuple_from_row!(A 0);
+tuple_from_row!(A 0, B 1);
+tuple_from_row!(A 0, B 1, C 2);
+tuple_from_row!(A 0, B 1, C 2, D 3);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+
+/// Where a query runs.
+pub enum Tx<'c> {
+    /// The SQLite writer's own connection, inside its transaction.
+    Lite(&'c mut rusqlite::Connection),
+    /// An sqlx connection inside a PostgreSQL transaction.
+    Sqlx(&'c mut AnyConnection),
+}
+
+impl Tx<'_> {
+    /// Runs several `;`-separated statements without parameters.
+    pub async fn execute_batch(&mut self, sql: &str) -> StoreResult<()> {
+        match self {
+            Tx::Lite(c) => c.execute_batch(sql).map_err(StoreError::from),
+            Tx::Sqlx(c) => {
+                use sqlx::Executor;
+                c.execute(sql).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Something a query can run on: a transaction (`&mut Tx`) or the read pool.
+pub trait Executor<'e>: Send {
+    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>>;
+}
+
+impl<'e, 'c: 'e> Executor<'e> for &'e mut Tx<'c> {
+    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
+        Box::pin(async move {
+            match self {
+                Tx::Lite(c) => run_lite(c, sql, &args, want_rows),
+                Tx::Sqlx(c) => run_sqlx(&mut **c, sql, args, want_rows).await,
+            }
+        })
+    }
+}
+
+impl<'e> Executor<'e> for &'e sqlx::AnyPool {
+    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
+        Box::pin(async move {
+            let mut conn = self.acquire().await?;
+            run_sqlx(&mut conn, sql, args, want_rows).await
+        })
+    }
+}
+
+fn run_lite(c: &rusqlite::Connection, sql: &str, args: &[Value], want_rows: bool) -> StoreResult<(u64, Vec<Row>)> {
+    let mut stmt = c.prepare_cached(sql)?;
+    // `$n` is a named parameter to SQLite, numbered in order of first appearance; bind
+    // each by its name so SQL may use them in any order.
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or("");
+        let n: usize = name.trim_start_matches(['$', '?']).parse().unwrap_or(i);
+        let v = args.get(n - 1).ok_or_else(|| StoreError::Corrupt(format!("missing parameter {name} for: {sql}")))?;
+        match v {
+            Value::Null(_) => stmt.raw_bind_parameter(i, rusqlite::types::Null)?,
+            Value::Int(x) => stmt.raw_bind_parameter(i, x)?,
+            Value::Real(x) => stmt.raw_bind_parameter(i, x)?,
+            Value::Text(x) => stmt.raw_bind_parameter(i, x.as_str())?,
+        }
+    }
+    if !want_rows && stmt.column_count() == 0 {
+        let n = stmt.raw_execute()?;
+        return Ok((n as u64, Vec::new()));
+    }
+    let columns: std::sync::Arc<Vec<String>> = std::sync::Arc::new(stmt.column_names().into_iter().map(str::to_string).collect());
+    let width = columns.len();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut values = Vec::with_capacity(width);
+        for i in 0..width {
+            values.push(match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null(Kind::Text),
+                rusqlite::types::ValueRef::Integer(x) => Value::Int(x),
+                rusqlite::types::ValueRef::Real(x) => Value::Real(x),
+                rusqlite::types::ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                rusqlite::types::ValueRef::Blob(b) => Value::Text(String::from_utf8_lossy(b).into_owned()),
+            });
+        }
+        out.push(Row { columns: columns.clone(), values });
+    }
+    drop(rows);
+    Ok((c.changes(), out))
+}
+
+async fn run_sqlx(c: &mut AnyConnection, sql: &str, args: Vec<Value>, want_rows: bool) -> StoreResult<(u64, Vec<Row>)> {
+    let mut q = sqlx::query(sql);
+    for a in args {
+        q = match a {
+            Value::Null(Kind::Int) => q.bind(Option::<i64>::None),
+            Value::Null(Kind::Real) => q.bind(Option::<f64>::None),
+            Value::Null(Kind::Text) => q.bind(Option::<String>::None),
+            Value::Int(x) => q.bind(x),
+            Value::Real(x) => q.bind(x),
+            Value::Text(x) => q.bind(x),
+        };
+    }
+    if !want_rows {
+        let done = q.execute(&mut *c).await?;
+        return Ok((done.rows_affected(), Vec::new()));
+    }
+    let rows = q.fetch_all(&mut *c).await?;
+    let Some(first) = rows.first() else { return Ok((0, Vec::new())) };
+    let columns: std::sync::Arc<Vec<String>> = std::sync::Arc::new(first.columns().iter().map(|c| c.name().to_string()).collect());
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let raw = r.try_get_raw(i)?;
+            let v = if raw.is_null() {
+                Value::Null(Kind::Text)
+            } else if let Ok(x) = r.try_get::<i64, _>(i) {
+                Value::Int(x)
+            } else if let Ok(x) = r.try_get::<String, _>(i) {
+                Value::Text(x)
+            } else if let Ok(x) = r.try_get::<f64, _>(i) {
+                Value::Real(x)
+            } else if let Ok(x) = r.try_get::<bool, _>(i) {
+                Value::Int(x as i64)
+            } else if let Ok(x) = r.try_get::<i32, _>(i) {
+                Value::Int(x as i64)
+            } else {
+                return Err(StoreError::Corrupt(format!("unsupported column type in: {sql}")));
+            };
+            values.push(v);
+        }
+        out.push(Row { columns: columns.clone(), values });
+    }
+    Ok((rows.len() as u64, out))
+}
+
+/// A query being built: SQL text plus its parameters.
+pub struct Query {
+    sql: String,
+    args: Vec<Value>,
+}
+
+pub fn query(sql: impl Into<String>) -> Query {
+    Query { sql: sql.into(), args: Vec::new() }
+}
+
+impl Query {
+    pub fn bind(mut self, v: impl Bind) -> Self {
+        self.args.push(v.into_value());
+        self
+    }
+
+    /// Runs the statement; answers the number of rows it changed.
+    pub async fn execute<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<u64> {
+        Ok(e.run(&self.sql, self.args.clone(), false).await?.0)
+    }
+
+    pub async fn fetch_all<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Vec<Row>> {
+        Ok(e.run(&self.sql, self.args.clone(), true).await?.1)
+    }
+
+    pub async fn fetch_optional<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Option<Row>> {
+        Ok(self.fetch_all(e).await?.into_iter().next())
+    }
+
+    pub async fn fetch_one<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Row> {
+        self.fetch_optional(e).await?.ok_or_else(|| StoreError::Corrupt(format!("no row from: {}", self.sql)))
+    }
+}
+
+/// A query whose rows are read as tuples.
+pub struct QueryAs<T> {
+    inner: Query,
+    _row: std::marker::PhantomData<fn() -> T>,
+}
+
+pub fn query_as<T: FromRow>(sql: impl Into<String>) -> QueryAs<T> {
+    QueryAs { inner: query(sql), _row: std::marker::PhantomData }
+}
+
+impl<T: FromRow + Send> QueryAs<T> {
+    pub fn bind(mut self, v: impl Bind) -> Self {
+        self.inner = self.inner.bind(v);
+        self
+    }
+
+    pub async fn fetch_all<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Vec<T>> {
+        self.inner.fetch_all(e).await?.iter().map(T::from_row).collect()
+    }
+
+    pub async fn fetch_optional<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Option<T>> {
+        self.inner.fetch_optional(e).await?.as_ref().map(T::from_row).transpose()
+    }
+
+    pub async fn fetch_one<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<T> {
+        T::from_row(&self.inner.fetch_one(e).await?)
+    }
+}
