@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::sql::Tx;
+use super::sql::{Reader, Tx};
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub trait PendingWrite: Send {
 pub trait Backend: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
     /// A pool for reads (and, on PostgreSQL, the same pool the writes use).
-    fn reader(&self) -> &sqlx::AnyPool;
+    fn reader(&self) -> Reader<'_>;
     /// Queues one write; its outcome arrives through the write's own `finish`.
     async fn submit(&self, write: Box<dyn PendingWrite>) -> StoreResult<()>;
     /// Runs migration SQL (several statements) in one transaction.

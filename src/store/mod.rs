@@ -1,7 +1,7 @@
 //! Persistence. Nothing outside this module speaks SQL.
 //!
-//! Every operation is written once, in portable SQL over `sqlx::Any`, and runs on either
-//! backend. What differs between SQLite and PostgreSQL is *how a write reaches disk*,
+//! Every operation is written once, in portable SQL through the small API of [`sql`],
+//! and runs on either backend. What differs between SQLite and PostgreSQL is *how a write reaches disk*,
 //! and that is the [`Backend`] trait:
 //! - [`sqlite::SqliteBackend`] funnels every write through one connection that
 //!   group-commits whatever is queued (one fsync for many requests, each request in its
@@ -133,7 +133,7 @@ impl Store {
         self.backend.dialect()
     }
 
-    pub(crate) fn reader(&self) -> &sqlx::AnyPool {
+    pub(crate) fn reader(&self) -> sql::Reader<'_> {
         self.backend.reader()
     }
 
@@ -147,7 +147,7 @@ impl Store {
 
     /// Answers once the database does.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        sql::query("SELECT 1").fetch_optional(self.reader()).await?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Connection, Executor};
 
 use super::backend::{Backend, Dialect, PendingWrite};
-use super::sql::Tx;
+use super::sql::{Reader, Tx};
 use super::{StoreError, StoreResult};
 
 /// Serialises schema migrations between nodes starting at once.
@@ -34,8 +34,8 @@ impl Backend for PostgresBackend {
         Dialect::Postgres
     }
 
-    fn reader(&self) -> &sqlx::AnyPool {
-        &self.pool
+    fn reader(&self) -> Reader<'_> {
+        Reader::Sqlx(&self.pool)
     }
 
     async fn submit(&self, mut write: Box<dyn PendingWrite>) -> StoreResult<()> {

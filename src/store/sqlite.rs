@@ -1,14 +1,12 @@
-//! SQLite: one writer connection that group-commits, plus a pool of readers (WAL).
+//! SQLite, called directly (rusqlite): one writer connection that group-commits on its
+//! own thread, plus read connections used inline (WAL).
 
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::AnyPoolOptions;
-use sqlx::Executor;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::backend::{Backend, Dialect, PendingWrite};
-use super::sql::{self, Tx};
+use super::sql::{self, LiteReaders, Reader, Tx};
 use super::{StoreError, StoreResult};
 
 /// How many queued writes one transaction takes at most.
@@ -18,32 +16,31 @@ const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRA
 
 pub struct SqliteBackend {
     queue: mpsc::Sender<Box<dyn PendingWrite>>,
-    reader: sqlx::AnyPool,
+    reader: LiteReaders,
     /// Tells the writer thread to stop, and hears when it has.
     stop: Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
 }
 
-/// Turns `sqlite://path` into a URL that creates the file and the file's path, and
-/// makes its folder.
-fn normalise(url: &str) -> StoreResult<(String, String)> {
+/// The file path of a `sqlite://PATH` URL (query parameters are ignored); makes its
+/// folder so that the file can be created.
+fn file_of(url: &str) -> StoreResult<String> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let (file, query) = path.split_once('?').unwrap_or((path, ""));
-    if file != ":memory:" {
-        if let Some(parent) = std::path::Path::new(file).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
-            }
+    let file = path.split_once('?').map_or(path, |(f, _)| f);
+    if file.is_empty() || file == ":memory:" {
+        return Err(StoreError::Corrupt("SQLite needs a file path (sqlite://PATH); in-memory databases are not supported".into()));
+    }
+    if let Some(parent) = std::path::Path::new(file).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
-    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("mode=")).collect();
-    params.push("mode=rwc");
-    Ok((format!("sqlite://{file}?{}", params.join("&")), file.to_string()))
+    Ok(file.to_string())
 }
 
 impl SqliteBackend {
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let (url, file) = normalise(url)?;
+        let file = file_of(url)?;
+        let reader = LiteReaders::new(&file);
         // The writer opens (and creates) the file first, so readers find it in WAL mode.
         let (ready_tx, ready_rx) = oneshot::channel();
         let (queue, rx) = mpsc::channel(16 * 1024);
@@ -76,18 +73,6 @@ impl SqliteBackend {
             })
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         ready_rx.await.map_err(|_| StoreError::Closed)??;
-        let reader = AnyPoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;").await?;
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
         Ok(SqliteBackend { queue, reader, stop: Mutex::new(Some((stop_tx, done_rx))) })
     }
 }
@@ -156,8 +141,8 @@ impl Backend for SqliteBackend {
         Dialect::Sqlite
     }
 
-    fn reader(&self) -> &sqlx::AnyPool {
-        &self.reader
+    fn reader(&self) -> Reader<'_> {
+        Reader::Lite(&self.reader)
     }
 
     async fn submit(&self, write: Box<dyn PendingWrite>) -> StoreResult<()> {
@@ -190,7 +175,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
-        self.reader.close().await;
+        self.reader.close();
         if let Some((stop, done)) = self.stop.lock().await.take() {
             let _ = stop.send(());
             let _ = done.await;

@@ -66,6 +66,19 @@ async fn scenario(store: &Store) {
 
 story!(story, scenario);
 
+/// The stored `secret` column of a key, read behind the store's back.
+async fn raw_secret(url: &str, table: &str, id: &str) -> String {
+    let sql = format!("SELECT secret FROM {table} WHERE id = $1");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        return conn.query_row(&sql, [id], |r| r.get(0)).unwrap();
+    }
+    let mut raw = sqlx::AnyConnection::connect(url).await.unwrap();
+    let (sealed,): (String,) = sqlx::query_as(&sql).bind(id).fetch_one(&mut raw).await.unwrap();
+    raw.close().await.unwrap();
+    sealed
+}
+
 /// Secrets are sealed in the database and open only with the master key they were sealed with.
 async fn at_rest(ts: &TestStore) {
     let store = &ts.store;
@@ -73,14 +86,11 @@ async fn at_rest(ts: &TestStore) {
     let key = store.create_app_key(&a, "k").await.unwrap();
     let account = store.create_account_key("ops", None).await.unwrap();
 
-    let mut raw = sqlx::AnyConnection::connect(&ts.url).await.unwrap();
-    let (sealed,): (String,) = sqlx::query_as("SELECT secret FROM app_keys WHERE id = $1").bind(&key.id).fetch_one(&mut raw).await.unwrap();
+    let sealed = raw_secret(&ts.url, "app_keys", &key.id).await;
     assert_ne!(sealed, key.secret);
     assert!(!sealed.contains(&key.secret), "the secret is not stored in the clear");
-    let (sealed_account,): (String,) =
-        sqlx::query_as("SELECT secret FROM account_keys WHERE id = $1").bind(&account.id).fetch_one(&mut raw).await.unwrap();
+    let sealed_account = raw_secret(&ts.url, "account_keys", &account.id).await;
     assert!(!sealed_account.contains(&account.secret));
-    raw.close().await.unwrap();
 
     // Reopened with the same master key (the harness uses [42; 32]): the same secrets.
     let same = Store::open(&ts.url, SecretBox::new([42; 32]), StoreLimits::default()).await.unwrap();
