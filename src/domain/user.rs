@@ -40,7 +40,7 @@ pub struct User {
     pub external_id: Option<String>,
     #[serde(default)]
     pub zendesk_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub brand_id: Option<String>,
     pub signed_up_at: String,
     pub to_be_retained: bool,
