@@ -43,6 +43,7 @@ macro_rules! story {
 mod account_keys;
 mod apps;
 mod concurrency;
+mod conversations;
 mod keys;
 mod users;
 
