@@ -48,6 +48,8 @@ pub struct AppState {
     pub store: Store,
     /// Base of absolute links (`links.next`…); when unset, taken from the Host header.
     pub public_url: Option<Arc<str>>,
+    /// Live delivery to the SDKs (`/faye`).
+    pub realtime: crate::realtime::Realtime,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -64,9 +66,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(v2)
+        .merge(crate::realtime::http::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::map_response(error::envelope_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end").into_response()
         }))

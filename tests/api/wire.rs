@@ -227,3 +227,11 @@ async fn error_responses_are_json() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"errors": [{"code": "unauthorized", "title": "Authorization is required"}]}));
 }
+
+#[tokio::test]
+async fn axum_rejections_come_in_the_envelope_too() {
+    let app = TestApp::spawn().await;
+    // A path segment that is not UTF-8 is refused by the router's extractor, not by us.
+    let (status, body) = app.account("GET", "/v2/apps/%FF%FE/users/x", None).await;
+    assert_error(status, &body, 400, "bad_request");
+}
