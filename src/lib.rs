@@ -6,5 +6,6 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod realtime;
 pub mod server;
 pub mod store;

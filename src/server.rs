@@ -105,7 +105,7 @@ impl Server {
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from) };
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()) };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
@@ -115,9 +115,17 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let realtime = self.state.realtime.clone();
+        realtime.start().await.map_err(std::io::Error::other)?;
         let app = router(self.state);
         let dispatcher = Dispatcher::start(self.store.clone(), self.delivery);
+        let closing = realtime.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.close_connections();
+        };
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        realtime.stop().await;
         dispatcher.stop().await;
         self.store.close().await;
         served

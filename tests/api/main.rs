@@ -13,3 +13,4 @@ mod keys;
 mod users;
 mod wire;
 mod webhooks;
+mod realtime;
