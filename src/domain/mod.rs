@@ -10,6 +10,7 @@ pub mod integration;
 pub mod message;
 pub mod metadata;
 pub mod pagination;
+pub mod sdk;
 pub mod time;
 pub mod user;
 pub mod validate;

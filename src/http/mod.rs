@@ -21,6 +21,8 @@ mod messages;
 mod paging;
 /// Participants: join, leave, list.
 mod participants;
+/// The end-user SDK API (`/sdk/v2/…`): its own auth, error shape and CORS.
+mod sdk;
 /// Users.
 mod users;
 /// Webhooks (app/integration scope) and the operators' delivery status.
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(v2)
+        .merge(sdk::router())
         .merge(crate::realtime::http::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -21,6 +21,7 @@ pub mod integrations;
 pub mod messages;
 pub mod postgres;
 pub mod rows;
+pub mod sdk;
 mod secrets;
 pub mod sql;
 pub mod sqlite;

@@ -14,3 +14,4 @@ mod users;
 mod wire;
 mod webhooks;
 mod realtime;
+mod sdk;
