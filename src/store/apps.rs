@@ -2,11 +2,12 @@
 
 use super::sql;
 
+use super::paging::fetch_page;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::app::{App, AppSettings};
 use crate::domain::error::Resource;
-use crate::domain::pagination::{Cursor, Page, PageRequest};
+use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::time::now_ms;
 
 fn app_from_row(row: &sql::Row) -> StoreResult<App> {
@@ -54,22 +55,7 @@ impl Store {
     }
 
     pub async fn list_apps(&self, page: &PageRequest) -> StoreResult<Page<App>> {
-        let limit = page.size + 1;
-        let rows = match &page.cursor {
-            Cursor::Start => sql::query(&format!("SELECT {APP_COLUMNS} FROM apps ORDER BY id LIMIT $1")).bind(limit).fetch_all(self.reader()).await?,
-            Cursor::After(id) => {
-                sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id > $1 ORDER BY id LIMIT $2")).bind(id).bind(limit).fetch_all(self.reader()).await?
-            }
-            Cursor::Before(id) => {
-                let mut rows = sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id < $1 ORDER BY id DESC LIMIT $2"))
-                    .bind(id)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.reverse();
-                rows
-            }
-        };
+        let rows = fetch_page(self.reader(), &format!("SELECT {APP_COLUMNS} FROM apps WHERE 1 = 1"), "id", vec![], page).await?;
         let apps = rows.iter().map(app_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(apps, page, |a| a.id.clone()))
     }

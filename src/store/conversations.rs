@@ -5,7 +5,8 @@
 //! `participants_by_conversation (conversation_id, id)`.
 
 use serde_json::json;
-use super::sql::{self, Tx};
+use super::paging::fetch_page;
+use super::sql::{self, Tx, Value};
 
 use super::rows::{from_json, to_json};
 use super::users::{find_user_by_tx, find_user_tx};
@@ -13,7 +14,7 @@ use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::{Conversation, ConversationDetails, ConversationKind, LeaveRef, NewConversation, Participant, UserRef};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::new_id;
-use crate::domain::pagination::{Cursor, Page, PageRequest};
+use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::time::now_ms;
 use crate::domain::user::User;
 
@@ -178,28 +179,7 @@ impl Store {
         }
         .ok_or_else(|| StoreError::not_found(Resource::User))?;
         let base = format!("SELECT {CONVERSATION_COLUMNS} FROM participants p JOIN conversations c ON c.id = p.conversation_id WHERE p.user_id = $1");
-        let limit = page.size + 1;
-        let rows = match &page.cursor {
-            Cursor::Start => sql::query(&format!("{base} ORDER BY p.conversation_id LIMIT $2")).bind(&user_id).bind(limit).fetch_all(self.reader()).await?,
-            Cursor::After(a) => {
-                sql::query(&format!("{base} AND p.conversation_id > $2 ORDER BY p.conversation_id LIMIT $3"))
-                    .bind(&user_id)
-                    .bind(a)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?
-            }
-            Cursor::Before(b) => {
-                let mut rows = sql::query(&format!("{base} AND p.conversation_id < $2 ORDER BY p.conversation_id DESC LIMIT $3"))
-                    .bind(&user_id)
-                    .bind(b)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.reverse();
-                rows
-            }
-        };
+        let rows = fetch_page(self.reader(), &base, "p.conversation_id", vec![Value::Text(user_id)], page).await?;
         let items = rows.iter().map(conversation_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |c| c.id.clone()))
     }
@@ -310,23 +290,7 @@ impl Store {
     pub async fn list_participants(&self, app_id: &str, conversation_id: &str, page: &PageRequest) -> StoreResult<Page<Participant>> {
         self.get_conversation(app_id, conversation_id).await?;
         let base = format!("SELECT {PARTICIPANT_COLUMNS} FROM participants p JOIN users u ON u.id = p.user_id WHERE p.conversation_id = $1");
-        let limit = page.size + 1;
-        let rows = match &page.cursor {
-            Cursor::Start => sql::query(&format!("{base} ORDER BY p.id LIMIT $2")).bind(conversation_id).bind(limit).fetch_all(self.reader()).await?,
-            Cursor::After(a) => {
-                sql::query(&format!("{base} AND p.id > $2 ORDER BY p.id LIMIT $3")).bind(conversation_id).bind(a).bind(limit).fetch_all(self.reader()).await?
-            }
-            Cursor::Before(b) => {
-                let mut rows = sql::query(&format!("{base} AND p.id < $2 ORDER BY p.id DESC LIMIT $3"))
-                    .bind(conversation_id)
-                    .bind(b)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?;
-                rows.reverse();
-                rows
-            }
-        };
+        let rows = fetch_page(self.reader(), &base, "p.id", vec![Value::Text(conversation_id.to_string())], page).await?;
         let items = rows.iter().map(participant_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |p| p.id.clone()))
     }

@@ -35,21 +35,23 @@ pub(crate) async fn append(c: &mut Tx<'_>, app_id: &str, kind: &str, conversatio
     Ok(())
 }
 
+type EventRow = (i64, String, String, String, Option<String>, String, i64);
+
+const EVENT_COLUMNS: &str = "seq, id, app_id, kind, conversation_id, payload, created_at";
+
+fn to_events(rows: Vec<EventRow>) -> StoreResult<Vec<StoredEvent>> {
+    rows.into_iter()
+        .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
+            Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
+        })
+        .collect()
+}
+
 impl super::Store {
     /// Events of every app after `after_seq`, oldest first (live fan-out reads this).
     pub async fn events_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sql::query_as(
-            "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        rows.into_iter()
-            .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
-                Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
-            })
-            .collect()
+        let q = sql::query_as::<EventRow>(format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")).bind(after_seq).bind(limit);
+        to_events(q.fetch_all(self.reader()).await?)
     }
 
     /// The newest event's sequence number (0 when there is none).
@@ -60,18 +62,10 @@ impl super::Store {
 
     /// Events of an app after `after_seq`, oldest first.
     pub async fn events_after(&self, app_id: &str, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<(i64, String, String, String, Option<String>, String, i64)> = sql::query_as(
-            "SELECT seq, id, app_id, kind, conversation_id, payload, created_at FROM events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(app_id)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        rows.into_iter()
-            .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
-                Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
-            })
-            .collect()
+        let q = sql::query_as::<EventRow>(format!("SELECT {EVENT_COLUMNS} FROM events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))
+            .bind(app_id)
+            .bind(after_seq)
+            .bind(limit);
+        to_events(q.fetch_all(self.reader()).await?)
     }
 }

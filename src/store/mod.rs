@@ -15,6 +15,7 @@ mod cache;
 pub mod conversations;
 pub mod keys;
 mod migrations;
+mod paging;
 pub mod apps;
 pub mod events;
 pub mod integrations;

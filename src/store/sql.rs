@@ -94,6 +94,12 @@ impl<T: Bind + Clone> Bind for &Option<T> {
         self.clone().map_or(Value::Null(T::KIND), Bind::into_value)
     }
 }
+impl Bind for Value {
+    const KIND: Kind = Kind::Text;
+    fn into_value(self) -> Value {
+        self
+    }
+}
 impl Bind for &i64 {
     const KIND: Kind = Kind::Int;
     fn into_value(self) -> Value {
