@@ -205,6 +205,9 @@ impl Store {
                 if integration_kind_tx(c, &a, &i).await? != "custom" {
                     return Err(keys_only_for_custom());
                 }
+                // Lock the integration's row (PostgreSQL) so concurrent creations count one
+                // after another and the limit holds, as for app keys.
+                sql::query("UPDATE integrations SET kind = kind WHERE id = $1").bind(&i).execute(&mut *c).await?;
                 let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM integration_keys WHERE integration_id = $1").bind(&i).fetch_one(&mut *c).await?;
                 if n >= MAX_INTEGRATION_KEYS {
                     return Err(DomainError::Rule(format!("An integration can have at most {MAX_INTEGRATION_KEYS} API keys")).into());
