@@ -27,6 +27,8 @@ mod sdk;
 mod users;
 /// Webhooks (app/integration scope) and the operators' delivery status.
 mod webhooks;
+/// The web messenger bundle (`/web/messenger.js`) and its demo page (`/web/demo`).
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Live delivery to the SDKs (`/faye`).
     pub realtime: crate::realtime::Realtime,
+    /// Where the built web messenger lives (`SUNBEAM_WEB_DIR`).
+    pub web_dir: Arc<std::path::Path>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -70,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .merge(sdk::router())
         .merge(crate::realtime::http::router())
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
