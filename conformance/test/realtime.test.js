@@ -54,8 +54,13 @@ describe('Realtime over the faye client', () => {
     conversation = await ctx.createConversation(app.id, { type: 'sdkGroup', participants: [{ userId: ann.id }, { userId: bob.id }] });
   });
 
-  after(() => {
-    for (const c of clients) c.disconnect();
+  // Disconnect before the server stops: a faye client whose /meta/disconnect goes
+  // unanswered keeps retrying it, and keeps the process alive.
+  after(async () => {
+    await within(10000, 'the disconnects', Promise.all(clients.map((c) => new Promise((resolve) => {
+      const p = c.disconnect();
+      if (p) p.then(resolve, resolve); else resolve();
+    }))));
   });
 
   const channelOf = (user) => `/sdk/apps/${app.id}/appusers/${user.id}`;

@@ -6,8 +6,8 @@
 //! - A JWT must be an HS256 user token (`scope: "user"` + `external_id`, or legacy
 //!   `appUser` + `userId`) signed by a key (`kid`) of the channel's app (or an account
 //!   key), naming the external id of the user whose id is `appUserId`.
-//! - Session tokens are checked by a [`SessionTokens`] implementation; until the SDK
-//!   session work provides one, [`NoSessionTokens`] refuses them all.
+//! - Session tokens (anonymous users) are checked by a [`SessionTokens`] implementation:
+//!   [`StoreSessionTokens`] (the SDK API's sessions, `Store::check_session`) in the server.
 //!
 //! Missing or invalid credentials answer `401::Unauthorized`; valid credentials for
 //! another user or app answer `403:<channel>:Forbidden channel`.
@@ -29,7 +29,17 @@ pub trait SessionTokens: Send + Sync + 'static {
     async fn verify(&self, app_id: &str, app_user_id: &str, token: &str) -> Result<bool, StoreError>;
 }
 
-/// Session tokens do not exist yet: every one is refused.
+/// The SDK API's session tokens: live, of that anonymous user of that app.
+pub struct StoreSessionTokens(pub Store);
+
+#[async_trait::async_trait]
+impl SessionTokens for StoreSessionTokens {
+    async fn verify(&self, app_id: &str, app_user_id: &str, token: &str) -> Result<bool, StoreError> {
+        self.0.check_session(app_id, app_user_id, token).await
+    }
+}
+
+/// Refuses every session token (JWT-only deployments, tests).
 pub struct NoSessionTokens;
 
 #[async_trait::async_trait]

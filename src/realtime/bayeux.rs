@@ -120,7 +120,7 @@ impl Default for Settings {
             max_queue_bytes: 512 * 1024,
             max_subscriptions: 16,
             max_batch: 64,
-            max_clients: 1_000_000,
+            max_clients: 250_000,
         }
     }
 }

@@ -36,7 +36,7 @@ pub const PATH: &str = "/faye";
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Per-socket buffers are what 50k idle connections cost: keep them small.
-const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_READ_BUFFER: usize = 1024;
 const WS_MAX_WRITE_BUFFER: usize = 256 * 1024;
 const WS_MAX_MESSAGE: usize = 64 * 1024;
 

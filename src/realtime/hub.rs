@@ -11,11 +11,13 @@
 //! **Late commits (PostgreSQL).** `seq` comes from a sequence taken at INSERT time, so a
 //! transaction holding seq 10 may commit after one holding seq 11 is visible. The cursor
 //! therefore has two parts (see [`Cursor`]): `settled`, below which everything has been
-//! seen, and the seqs seen above it. A hole above `settled` is waited for: while one is
-//! open the hub re-reads from `settled` every [`HubSettings::recheck`], delivering only
-//! unseen events (dedupe by seq, unique per event), and gives the hole up once the event
-//! just above it has been visible for [`HubSettings::gap_wait`] (a rolled-back transaction
-//! burns a seq for good). On SQLite commits are serialised and holes do not occur.
+//! seen, and the seqs seen above it. While a hole is open above `settled`, every read
+//! starts from `settled` (on each wake, and every [`HubSettings::recheck`]) and only
+//! unseen events are delivered (dedupe by seq, unique per event); events of other
+//! conversations above the hole are not held back. A hole is given up once the event just
+//! above it has been visible for [`HubSettings::gap_wait`] (a rolled-back transaction burns
+//! a seq for good; a commit later than that is not delivered live, and the SDKs refetch
+//! on reconnect). On SQLite commits are serialised and holes do not occur.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -38,13 +40,14 @@ pub struct HubSettings {
     pub batch: i64,
     /// A hole in `seq` is given up once the event above it has been visible this long.
     pub gap_wait: Duration,
-    /// While a hole is open, re-read from it this often.
+    /// While a hole is open, read again at least this often (it may be filled by a commit
+    /// on another node, which does not wake this one).
     pub recheck: Duration,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        HubSettings { poll_interval: Duration::from_millis(500), batch: 500, gap_wait: Duration::from_secs(10), recheck: Duration::from_millis(50) }
+        HubSettings { poll_interval: Duration::from_millis(500), batch: 500, gap_wait: Duration::from_secs(5), recheck: Duration::from_millis(50) }
     }
 }
 
@@ -127,7 +130,6 @@ impl Hub {
 async fn run(store: Store, bayeux: Arc<Bayeux>, settings: HubSettings, mut cursor: Cursor, mut stopped: watch::Receiver<bool>) {
     let wake = store.events_committed();
     let mut fanout = Fanout::new(store.clone(), bayeux);
-    let mut last_recheck = Instant::now();
     let mut failures = 0u32;
     loop {
         if *stopped.borrow() {
@@ -138,16 +140,11 @@ async fn run(store: Store, bayeux: Arc<Bayeux>, settings: HubSettings, mut curso
         tokio::pin!(notified);
         notified.as_mut().enable();
 
-        let now = Instant::now();
-        let recheck = cursor.has_gap() && now.duration_since(last_recheck) >= settings.recheck;
-        if recheck {
-            last_recheck = now;
-        }
-        match drain(&store, &mut cursor, &mut fanout, &settings, recheck).await {
+        match drain(&store, &mut cursor, &mut fanout, &settings).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures += 1;
-                if failures == 1 || failures % 100 == 0 {
+                if failures == 1 || failures.is_multiple_of(100) {
                     tracing::warn!(error = %e, "realtime: cannot read the event outbox");
                 }
             }
@@ -164,27 +161,20 @@ async fn run(store: Store, bayeux: Arc<Bayeux>, settings: HubSettings, mut curso
     }
 }
 
-/// Reads what is new (and, when `recheck`, what may have filled a hole) and publishes it.
-async fn drain(store: &Store, cursor: &mut Cursor, fanout: &mut Fanout, settings: &HubSettings, recheck: bool) -> StoreResult<()> {
-    if recheck {
-        let head = cursor.head();
-        let mut from = cursor.settled();
-        while from < head {
-            let events = store.events_since(from, settings.batch).await?;
-            let Some(last) = events.last().map(|e| e.seq) else { break };
-            fanout.deliver(cursor, events).await;
-            if last >= head {
-                break;
-            }
-            from = last;
-        }
-    }
+/// Reads what is new and publishes it. While a hole is open it reads from `settled`, so a
+/// late commit is delivered before anything after it in `seq`: within a conversation, an
+/// event can only be visible once the conversation's previous events are (they held its
+/// row lock), so one read from below the hole returns them in order.
+async fn drain(store: &Store, cursor: &mut Cursor, fanout: &mut Fanout, settings: &HubSettings) -> StoreResult<()> {
+    let mut from = if cursor.has_gap() { cursor.settled() } else { cursor.head() };
     loop {
-        let events = store.events_since(cursor.head(), settings.batch).await?;
+        let events = store.events_since(from, settings.batch).await?;
         let full = events.len() as i64 >= settings.batch;
+        let last = events.last().map(|e| e.seq);
         fanout.deliver(cursor, events).await;
-        if !full {
-            return Ok(());
+        match last {
+            Some(last) if full => from = last,
+            _ => return Ok(()),
         }
     }
 }

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use auth::{NoSessionTokens, SdkAuthorizer, SessionTokens};
+use auth::{SdkAuthorizer, SessionTokens, StoreSessionTokens};
 use bayeux::{Bayeux, Settings};
 use hub::{Hub, HubSettings};
 
@@ -53,10 +53,10 @@ struct Running {
 }
 
 impl Realtime {
-    /// With the default settings; session tokens refused until [`Realtime::with`] gets an
-    /// implementation.
+    /// With the default settings, JWTs and the SDK API's session tokens.
     pub fn new(store: Store) -> Realtime {
-        Realtime::with(store, Settings::default(), HubSettings::default(), Arc::new(NoSessionTokens))
+        let sessions = Arc::new(StoreSessionTokens(store.clone()));
+        Realtime::with(store, Settings::default(), HubSettings::default(), sessions)
     }
 
     pub fn with(store: Store, settings: Settings, hub_settings: HubSettings, sessions: Arc<dyn SessionTokens>) -> Realtime {

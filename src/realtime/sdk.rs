@@ -3,11 +3,13 @@
 //!
 //! Every publication's `data` is `{"events": [event]}`; the events are in the SDK's
 //! appUser wire model (`_id`, `appUserId`, `role: appUser|appMaker`, `received` in seconds),
-//! not the v2 REST shapes the outbox holds.
+//! not the v2 REST shapes the outbox holds. Messages are shaped by
+//! [`crate::domain::sdk::sdk_message`], as the SDK REST API shapes them.
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::time::parse_iso;
+pub use crate::domain::sdk::sdk_message;
+use crate::domain::sdk::seconds;
 use crate::store::events::StoredEvent;
 
 /// The realtime channel of a user: one per user, covering all their conversations.
@@ -57,62 +59,6 @@ fn participant_ref(user: &Value) -> Value {
         p["userId"] = e.clone();
     }
     p
-}
-
-fn seconds(ms: i64) -> Value {
-    json!(ms as f64 / 1000.0)
-}
-
-/// A v2 message document in the SDK's wire model: content fields flattened next to
-/// `_id`, `role`, `authorId`, `name`, `avatarUrl`, `received` (seconds), `source`.
-pub fn sdk_message(m: &Value) -> Value {
-    let mut out = Map::new();
-    out.insert("_id".into(), m["id"].clone());
-    if let Some(ms) = m["received"].as_str().and_then(parse_iso) {
-        out.insert("received".into(), seconds(ms));
-    }
-    let author = &m["author"];
-    let is_user = author["type"] == "user";
-    out.insert("role".into(), Value::String(if is_user { "appUser" } else { "appMaker" }.into()));
-    if is_user {
-        if let Some(id) = author.get("userId").filter(|v| v.is_string()) {
-            out.insert("authorId".into(), id.clone());
-        }
-    }
-    if let Some(n) = author.get("displayName").filter(|v| v.is_string()) {
-        out.insert("name".into(), n.clone());
-    }
-    if let Some(a) = author.get("avatarUrl").filter(|v| v.is_string()) {
-        out.insert("avatarUrl".into(), a.clone());
-    }
-    if let Some(s) = author.get("subtypes").filter(|v| v.is_array()) {
-        out.insert("subroles".into(), s.clone());
-    }
-    if let Value::Object(content) = &m["content"] {
-        for (k, v) in content {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    for k in ["metadata", "quotedMessage"] {
-        if let Some(v) = m.get(k).filter(|v| !v.is_null()) {
-            out.insert(k.into(), v.clone());
-        }
-    }
-    let source = &m["source"];
-    let mut src = Map::new();
-    if let Some(t) = source.get("type").filter(|v| v.is_string()) {
-        src.insert("type".into(), t.clone());
-    }
-    // The SDK skips echoes of its own sends by `source.id` == its clientId.
-    let client_id = source["client"]["externalId"].as_str().or_else(|| source["client"]["id"].as_str()).or_else(|| source["id"].as_str());
-    if let Some(id) = client_id {
-        src.insert("id".into(), Value::String(id.to_string()));
-    }
-    if let Some(i) = source.get("integrationId").filter(|v| v.is_string()) {
-        src.insert("integrationId".into(), i.clone());
-    }
-    out.insert("source".into(), Value::Object(src));
-    Value::Object(out)
 }
 
 /// The plan for one outbox event; `None` for events the SDKs do not hear about.
@@ -206,32 +152,20 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_flattened_into_the_sdk_model() {
+    fn messages_are_in_the_sdk_model() {
         let m = json!({
             "id": "m1",
             "received": "2020-09-13T12:26:40.500Z",
-            "author": {"type": "user", "userId": "u1", "displayName": "Ann", "avatarUrl": "https://x/a.png", "user": {"id": "u1"}},
-            "content": {"type": "text", "text": "hi", "actions": [{"type": "link", "text": "Go", "uri": "https://x"}]},
-            "source": {"type": "web", "integrationId": "i1", "client": {"id": "c1", "externalId": "browser1"}},
-            "metadata": {"k": "v"}
+            "author": {"type": "user", "userId": "u1", "displayName": "Ann", "user": {"id": "u1"}},
+            "content": {"type": "text", "text": "hi"},
+            "source": {"type": "web", "client": {"id": "browser1"}},
         });
-        let s = sdk_message(&m);
-        assert_eq!(s["_id"], "m1");
-        assert_eq!(s["role"], "appUser");
-        assert_eq!(s["authorId"], "u1");
-        assert_eq!(s["name"], "Ann");
-        assert_eq!(s["avatarUrl"], "https://x/a.png");
-        assert_eq!(s["type"], "text");
-        assert_eq!(s["text"], "hi");
-        assert_eq!(s["actions"][0]["uri"], "https://x");
-        assert_eq!(s["metadata"], json!({"k": "v"}));
-        assert_eq!(s["source"], json!({"type": "web", "id": "browser1", "integrationId": "i1"}));
+        let p = plan(&event("conversation:message", json!({"conversation": {"id": "c1"}, "message": m}))).unwrap();
+        let s = &p.to_participants.unwrap()["message"];
+        assert_eq!((s["_id"].as_str(), s["role"].as_str(), s["authorId"].as_str(), s["name"].as_str()), (Some("m1"), Some("appUser"), Some("u1"), Some("Ann")));
+        assert_eq!((s["type"].as_str(), s["text"].as_str()), (Some("text"), Some("hi")));
+        assert_eq!(s["source"]["id"], "browser1", "the SDK drops echoes of its own sends by source.id");
         assert_eq!(s["received"].as_f64().unwrap(), 1_600_000_000.5);
-        let b = sdk_message(&json!({"id": "m2", "received": "2020-09-13T12:26:40.000Z", "author": {"type": "business"}, "content": {"type": "image", "mediaUrl": "https://x/i.png"}, "source": {"type": "api:conversations"}}));
-        assert_eq!(b["role"], "appMaker");
-        assert!(b.get("authorId").is_none());
-        assert_eq!(b["mediaUrl"], "https://x/i.png");
-        assert_eq!(b["source"], json!({"type": "api:conversations"}));
     }
 
     #[test]
