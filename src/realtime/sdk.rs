@@ -121,6 +121,20 @@ pub fn plan(e: &StoredEvent) -> Option<Plan> {
             Some(Plan { to_participants: Some(to_others), skip: vec![user_id.clone()], direct: vec![(user_id, to_them)], ..base })
         }
         "user:remove" => Some(Plan { close_user: p["user"]["id"].as_str().map(str::to_string), ..base }),
+        // An anonymous user logged in as an existing one and was merged into it: tell the
+        // browser still subscribed as the discarded user who it is now, the way the SDKs
+        // hear of an identity change (a `link` event naming another `appUser`).
+        "user:merge" => {
+            let merged = &p["mergedUsers"];
+            let discarded = merged["discarded"]["id"].as_str()?.to_string();
+            let surviving = &merged["surviving"];
+            let mut app_user = json!({ "_id": surviving["id"] });
+            if let Some(e) = surviving.get("externalId").filter(|e| e.is_string()) {
+                app_user["userId"] = e.clone();
+            }
+            let link = json!({ "type": "link", "appUser": app_user, "reason": p["reason"] });
+            Some(Plan { direct: vec![(discarded, link)], ..base })
+        }
         _ => None,
     }
 }
@@ -219,6 +233,17 @@ mod tests {
         let leave = plan(&event("conversation:leave", json!({"conversation": {"id": "c1"}, "user": user}))).unwrap();
         assert_eq!(leave.direct[0].1["type"], "conversation:removed");
         assert_eq!(leave.to_participants.unwrap()["type"], "participant:removed");
+    }
+
+    #[test]
+    fn a_merge_tells_the_discarded_user_who_it_is_now() {
+        let merged = plan(&event(
+            "user:merge",
+            json!({"mergedUsers": {"surviving": {"id": "s1", "externalId": "ann"}, "discarded": {"id": "d1"}}, "reason": "sdkLogin"}),
+        ))
+        .unwrap();
+        assert_eq!(merged.direct, vec![("d1".to_string(), json!({"type": "link", "appUser": {"_id": "s1", "userId": "ann"}, "reason": "sdkLogin"}))]);
+        assert!(merged.to_participants.is_none());
     }
 
     #[test]

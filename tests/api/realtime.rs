@@ -724,3 +724,33 @@ async fn idle_connections_fit_in_a_gibibyte() {
         t.abort();
     }
 }
+
+#[tokio::test]
+async fn a_browser_merged_by_login_hears_who_it_is_now() {
+    let f = fixture().await;
+    let (status, body) = f
+        .app
+        .call("POST", &format!("/sdk/v2/apps/{}/appusers", f.app_id), None, Some(json!({"intent": "conversation:start", "client": {"id": "browser9", "platform": "web"}})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (user, token) = (body["appUser"]["_id"].as_str().unwrap().to_string(), body["sessionToken"].as_str().unwrap().to_string());
+    let cid = f.handshake().await;
+    let r = f.subscribe(&cid, &f.channel(&user), json!({"appId": f.app_id, "appUserId": user, "sessionToken": token})).await;
+    assert_eq!(r["successful"], true, "{r}");
+    let poll = f.connect(&cid);
+    // The anonymous visitor logs in as ann, who exists: it is merged into ann.
+    let res = f
+        .app
+        .http
+        .post(f.app.url(&format!("/sdk/v2/apps/{}/login", f.app_id)))
+        .header("authorization", format!("Bearer {}", f.jwt("ann")))
+        .json(&json!({"userId": "ann", "appUserId": user, "sessionToken": token, "client": {"id": "browser9", "platform": "web"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let evs = events(&within("the merge notice", poll).await.unwrap());
+    let link = evs.iter().find(|e| e["type"] == "link").unwrap_or_else(|| panic!("no link event in {evs:?}"));
+    assert_eq!(link["appUser"]["_id"], f.ann.as_str());
+    assert_eq!(link["appUser"]["userId"], "ann");
+}
