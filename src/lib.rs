@@ -1,6 +1,7 @@
 //! Sunbeam: a self-hosted messaging server, wire-compatible with the Sunshine
 //! Conversations REST API v2. See ARCHITECTURE.md for the map.
 
+pub mod attachments;
 pub mod bench;
 pub mod config;
 pub mod domain;

@@ -5,6 +5,8 @@
 mod activities;
 /// Apps (account scope).
 mod apps;
+/// Attachments: uploads (business API and SDK) and serving the files.
+mod attachments;
 /// Conversations.
 mod conversations;
 /// The error envelope, mapped once.
@@ -56,6 +58,8 @@ pub struct AppState {
     pub realtime: crate::realtime::Realtime,
     /// Where the built web messenger lives (`SUNBEAM_WEB_DIR`).
     pub web_dir: Arc<std::path::Path>,
+    /// Uploaded files, under `DATA_DIR/attachments/`.
+    pub attachments: crate::attachments::Attachments,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -73,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .merge(v2)
         .merge(sdk::router())
+        .merge(attachments::router())
         .merge(crate::realtime::http::router())
         .merge(web::router())
         .fallback(not_found)

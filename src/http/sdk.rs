@@ -133,7 +133,7 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 }
 
 /// The SDK's headers and credentials (§3), not yet checked against any user.
-struct Sdk {
+pub(super) struct Sdk {
     app_id: Option<String>,
     client_id: Option<String>,
     sdk: Option<String>,
@@ -224,7 +224,7 @@ impl Sdk {
     }
 
     /// The authenticated user and a conversation it takes part in.
-    async fn conversation(&self, s: &AppState, app_id: &str, conversation_id: &str) -> SdkResult<(User, Conversation)> {
+    pub(super) async fn conversation(&self, s: &AppState, app_id: &str, conversation_id: &str) -> SdkResult<(User, Conversation)> {
         let user = self.user(s, app_id, None).await?;
         let not_found = || SdkError::new(StatusCode::NOT_FOUND, "conversation_not_found", "Conversation not found");
         if !is_id(conversation_id) || !s.store.is_participant(conversation_id, &user.id).await? {
@@ -534,16 +534,22 @@ fn user_author(user: &User) -> AuthorInput {
 }
 
 async fn post_message(State(s): State<AppState>, sdk: Sdk, Path((app_id, conversation_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<(StatusCode, Json<Value>)> {
-    let app = get_app(&s, &app_id).await?;
-    let (user, c) = sdk.conversation(&s, &app_id, &conversation_id).await?;
+    post_user_message(&s, &sdk, &app_id, &conversation_id, body).await
+}
+
+/// Posts `body` (`{message, author?, client?}`) as the authenticated appUser; shared with
+/// the file upload (`http/attachments.rs`).
+pub(super) async fn post_user_message(s: &AppState, sdk: &Sdk, app_id: &str, conversation_id: &str, body: Value) -> SdkResult<(StatusCode, Json<Value>)> {
+    let app = get_app(s, app_id).await?;
+    let (user, c) = sdk.conversation(s, app_id, conversation_id).await?;
     let post = wire::parse_message(&body, app.settings.mask_credit_card_numbers)?;
     if post.claimed_user.as_deref().is_some_and(|u| u != user.id) {
         return Err(SdkError::forbidden("A message can only be sent as the authenticated user"));
     }
-    let client = current_client(&s, &sdk, &user, &body).await?;
+    let client = current_client(s, sdk, &user, &body).await?;
     let source = source_for(client.as_ref(), &body);
     let new = NewMessage { author: user_author(&user), content: post.content, metadata: post.metadata, destination: None, override_: None, quoted_message: None };
-    let message = s.store.post_message(&app_id, &c.id, new, source).await?;
+    let message = s.store.post_message(app_id, &c.id, new, source).await?;
     let shown = wire::sdk_message(&message);
     Ok((StatusCode::CREATED, Json(json!({ "message": shown, "messages": [shown], "conversation": { "_id": c.id } }))))
 }

@@ -9,6 +9,7 @@ mod integrations;
 mod messages;
 mod auth;
 mod apps;
+mod attachments;
 mod keys;
 mod users;
 mod wire;
