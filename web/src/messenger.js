@@ -3,13 +3,14 @@
 //   <script src="https://sunbeam.example/web/messenger.js" data-integration-id="…"></script>
 // Optional attributes: data-base-url (API origin; default: the script's origin),
 // data-open="true" (start opened). JS API: window.Sunbeam.{login, logout, open, close,
-// sendMessage, on, off, getUser, getConversation, ready}.
+// sendMessage, sendFile, on, off, getUser, getConversation, ready}.
 import Faye from 'faye';
 import { CSS } from './style.js';
 
 const SDK_VERSION = 'web/sunbeam/0.1.0';
 const POLL_MS = 4000;
 const TYPING_IDLE_MS = 3000;
+const MAX_FILE_BYTES = 50 * 1024 * 1024; // the server's cap on uploads
 
 const script = document.currentScript;
 const dataset = (script && script.dataset) || {};
@@ -87,8 +88,9 @@ async function api(method, path, body, auth = authHeader()) {
   };
   if (state.appId) headers['x-smooch-appid'] = state.appId;
   if (auth) headers.Authorization = auth;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
+  const res = await fetch(baseUrl + path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) });
   const json = (res.headers.get('content-type') || '').includes('application/json') ? await res.json().catch(() => null) : null;
   if (!res.ok) throw new SdkError(res.status, json);
   return json || {};
@@ -138,7 +140,12 @@ root.innerHTML = `<style>${CSS}</style>
     <ol class="messages"></ol>
   </div>
   <div class="typing" role="status" aria-live="polite"></div>
+  <p class="error" role="alert"></p>
   <form class="compose">
+    <input type="file" id="sb-file" hidden>
+    <button class="attach" type="button" aria-label="Attach a file" title="Attach a file">
+      <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false"><path fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" d="M20 11.5l-8.1 8.1a5 5 0 0 1-7.1-7.1l8.5-8.5a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4l7.8-7.8"/></svg>
+    </button>
     <label for="sb-input" class="sr-only">Type a message</label>
     <textarea id="sb-input" rows="1" placeholder="Type a message…" aria-label="Type a message"></textarea>
     <button class="send" type="submit" aria-label="Send message">Send</button>
@@ -159,7 +166,17 @@ const ui = {
   typing: $('.typing'),
   form: $('.compose'),
   input: $('#sb-input'),
+  file: $('#sb-file'),
+  attach: $('.attach'),
+  error: $('.error'),
 };
+
+let errorTimer = null;
+function showError(text) {
+  clearTimeout(errorTimer);
+  ui.error.textContent = text;
+  if (text) errorTimer = setTimeout(() => { ui.error.textContent = ''; }, 8000);
+}
 
 let unread = 0;
 
@@ -432,6 +449,43 @@ async function sendMessage(text) {
   return res.message;
 }
 
+async function sendFile(file, metadata) {
+  if (!file) return null;
+  if (file.size > MAX_FILE_BYTES) throw new Error('File too large (50 MB max)');
+  await ready;
+  await ensureConversation();
+  const body = new FormData();
+  body.append('author', JSON.stringify(author()));
+  body.append('message', JSON.stringify(metadata ? { metadata } : {}));
+  body.append('source', file, file.name || 'file');
+  const res = await api('POST', appPath(`/conversations/${state.conversation._id}/files`), body);
+  if (res.message) {
+    mergeMessages([res.message]);
+    render();
+    scrollToEnd();
+    emit('message:sent', res.message);
+  }
+  return res.message;
+}
+
+async function onFilePicked() {
+  const file = ui.file.files && ui.file.files[0];
+  ui.file.value = '';
+  if (!file) return;
+  showError('');
+  ui.attach.disabled = true;
+  ui.attach.setAttribute('aria-busy', 'true');
+  try {
+    await sendFile(file);
+  } catch (err) {
+    showError(`Could not send ${file.name}: ${err.status === 413 ? 'file too large (50 MB max)' : err.message}`);
+  } finally {
+    ui.attach.disabled = false;
+    ui.attach.removeAttribute('aria-busy');
+    ui.attach.focus();
+  }
+}
+
 // ---------------------------------------------------------------- realtime
 
 function channel() {
@@ -634,6 +688,8 @@ ui.panel.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') { setOpen(false); ui.launcher.focus(); }
 });
 ui.input.addEventListener('input', onInput);
+ui.attach.addEventListener('click', () => ui.file.click());
+ui.file.addEventListener('change', () => { onFilePicked(); });
 ui.input.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
@@ -647,7 +703,7 @@ ui.form.addEventListener('submit', (e) => {
   ui.input.value = '';
   sendMessage(text).catch((err) => {
     ui.input.value = text;
-    setConnection(`Not sent: ${err.message}`);
+    showError(`Not sent: ${err.message}`);
   });
 });
 document.addEventListener('visibilitychange', () => { if (!document.hidden) markRead(); });
@@ -670,6 +726,7 @@ window.Sunbeam = {
   login,
   logout,
   sendMessage,
+  sendFile,
   open: () => setOpen(true),
   close: () => setOpen(false),
   loadEarlier,

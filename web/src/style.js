@@ -38,5 +38,9 @@ time, .read { font-size: 10px; color: #57606a; margin: 2px 4px 0; }
 .typing { min-height: 20px; padding: 2px 14px; font-size: 12px; color: #57606a; font-style: italic; background: #f6f8fa; }
 .compose { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #d0d7de; background: #fff; }
 textarea { flex: 1; resize: none; border: 1px solid #d0d7de; border-radius: 18px; padding: 8px 12px; font-size: 14px; max-height: 100px; }
+.attach { border: none; background: none; color: #57606a; padding: 0 4px; cursor: pointer; display: flex; align-items: center; }
+.attach:disabled { opacity: .5; cursor: progress; }
+.error { margin: 0; padding: 0 14px; font-size: 12px; color: #d1242f; background: #f6f8fa; }
+.error:empty { display: none; }
 .send { border: none; background: #1f6feb; color: #fff; border-radius: 18px; padding: 0 16px; font-size: 14px; cursor: pointer; }
 `;

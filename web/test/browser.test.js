@@ -4,7 +4,7 @@
 // the freshly built bundle (web/dist). A visitor opens /web/demo, sends a message; the
 // business sees it through the v2 API, types and replies; the reply and the typing
 // indicator appear without a reload; the visitor logs in and the history follows them into
-// a second browser context. Screenshots go to target/web-artifacts/.
+// a second browser context; the visitor attaches an image. Screenshots go to target/web-artifacts/.
 
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -204,6 +204,56 @@ describe('web messenger in chromium', () => {
 
     await visitor.close();
     await other.close();
+  });
+
+  test('the visitor attaches an image; the business sees it; a failed upload shows an error', async () => {
+    const context = await browser.newContext();
+    const page = await openDemo(context);
+    await page.getByRole('button', { name: 'Open chat' }).click();
+    // A real 1×1 PNG.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+
+    // The labelled button opens the file picker.
+    const [chooser] = await Promise.all([
+      page.waitForEvent('filechooser', { timeout: WAIT }),
+      page.getByRole('button', { name: 'Attach a file' }).click(),
+    ]);
+    await chooser.setFiles({ name: 'pixel.png', mimeType: 'image/png', buffer: png });
+    const img = page.locator('#sunbeam-messenger li.msg.mine .bubble img');
+    await img.waitFor({ timeout: WAIT });
+    const src = await img.getAttribute('src');
+    assert.match(src, /\/attachments\/[^/]+\/pixel\.png$/);
+
+    // The business sees an image message with that mediaUrl, and it serves the same bytes.
+    const conversation = await page.evaluate(() => window.Sunbeam.getConversation());
+    const user = await page.evaluate(() => window.Sunbeam.getUser());
+    const listed = await v2('GET', `/v2/apps/${app.id}/conversations/${conversation._id}/messages`);
+    const image = listed.messages.find((m) => m.content.type === 'image');
+    assert.ok(image, `the business sees an image message: ${JSON.stringify(listed.messages)}`);
+    assert.equal(image.content.mediaUrl, src);
+    assert.equal(image.author.type, 'user');
+    assert.equal(image.author.userId, user._id);
+    const served = await fetch(image.content.mediaUrl);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get('content-type'), 'image/png');
+    assert.deepEqual(Buffer.from(await served.arrayBuffer()), png);
+    // The image loaded in the page.
+    await page.waitForFunction(() => {
+      const el = document.getElementById('sunbeam-messenger').shadowRoot.querySelector('li.msg.mine img');
+      return el && el.complete && el.naturalWidth === 1;
+    }, null, { timeout: WAIT });
+
+    // A failed upload (the server refusing it as too large) shows an error in the widget.
+    await page.route('**/conversations/*/files', (route) => route.fulfill({
+      status: 413,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'payload_too_large', description: 'Payload too large' } }),
+    }));
+    await page.locator('#sunbeam-messenger input[type=file]').setInputFiles({ name: 'big.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4') });
+    await page.getByRole('alert').filter({ hasText: 'Could not send big.pdf' }).waitFor({ timeout: WAIT });
+    assert.equal(await page.locator('#sunbeam-messenger li.msg.mine').count(), 1, 'nothing else was posted');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'widget-attachment.png') });
+    await context.close();
   });
 
   test('history pages back with "Load earlier messages"', async () => {
