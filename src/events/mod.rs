@@ -4,9 +4,17 @@
 //! only append to the outbox (in their own transaction) and poke
 //! [`Store::events_committed`]. The dispatcher then, in a loop:
 //! 1. routes unrouted outbox events to the subscribed webhooks (a delivery row each),
-//! 2. claims due deliveries (leases in the database) within its concurrency limits,
-//! 3. sends each in its own task, which records the attempt and the next step,
+//! 2. claims due deliveries (leases in the database) within its concurrency limits, in
+//!    batches: up to `max_batch` events of one webhook per request (the envelope's
+//!    `events` array), each conversation's events in order and in one batch at a time,
+//! 3. sends each batch in its own task, which records the attempt and the next step of
+//!    every delivery in it (one transaction); the request's one answer decides for all of
+//!    them (each keeps its own attempt count and retry schedule),
 //! 4. sleeps until a commit, a finished send, the next due retry or the slow poll.
+//!
+//! It claims only when something may have become claimable (routing to a webhook with
+//! room, a finished send, a timer, the poll), so a backlog waiting on a webhook at its
+//! concurrency costs no claim per commit.
 //!
 //! Every step's state is in the database, so a restart (or another node) carries on where
 //! this one stopped: delivery is at least once, and the event `id` lets receivers dedupe.
@@ -24,7 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
-use crate::store::webhooks::{AttemptRecord, ClaimRequest, ClaimedDelivery, Verdict};
+use crate::store::webhooks::{AttemptRecord, ClaimRequest, ClaimedBatch, DeliveryOutcome, Health, Verdict};
 use crate::store::{Dialect, Store};
 pub use policy::DeliverySettings;
 use policy::{judge, Answer};
@@ -93,6 +101,13 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         }
     };
 
+    // Whether a claim may find something: set by what can make deliveries claimable
+    // (routing to a webhook with room, a finished send, a timer for retries and parked
+    // webhooks, the slow poll), cleared by a claim that took all there was. It spares
+    // the writer a claim (a scan of the due deliveries) on every commit while the
+    // webhooks that have work are already at their concurrency.
+    let mut claim_wanted = true;
+    let per_target = settings.per_target_concurrency.max(1);
     loop {
         if *stopped.borrow() {
             break;
@@ -102,9 +117,12 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         if store.has_unrouted_events().await.unwrap_or(true) {
             loop {
                 match store.route_events(settings.route_batch).await {
-                    Ok(n) => {
-                        routed += n;
-                        if (n as i64) < settings.route_batch {
+                    Ok(r) => {
+                        routed += r.events;
+                        if r.webhooks.iter().any(|w| per_webhook.get(w).copied().unwrap_or(0) < per_target) {
+                            claim_wanted = true;
+                        }
+                        if (r.events as i64) < settings.route_batch {
                             break;
                         }
                     }
@@ -115,31 +133,37 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
                 }
             }
         }
-        // 2. Claim what is due, within this node's room.
+        // 2. Claim what is due, within this node's room, in batches.
         let room = settings.max_in_flight.saturating_sub(inflight.len());
         let mut full = false;
-        if room > 0 && store.has_due_deliveries(now_ms()).await.unwrap_or(true) {
-            let limit = room.min(100) as i64;
-            let req = ClaimRequest {
-                owner: node.clone(),
-                now: now_ms(),
-                lease_ms: settings.lease.as_millis() as i64,
-                limit,
-                in_flight: per_webhook.clone(),
-                per_target: settings.per_target_concurrency.max(1),
-                circuit_threshold: settings.circuit_threshold,
-            };
-            match store.claim_deliveries(req).await {
-                Ok(claims) => {
-                    full = claims.len() as i64 >= limit;
-                    for d in claims {
-                        *per_webhook.entry(d.webhook_id.clone()).or_default() += 1;
-                        let webhook_id = d.webhook_id.clone();
-                        let handle = inflight.spawn(deliver(store.clone(), client.clone(), settings.clone(), node.clone(), d));
-                        tasks.insert(handle.id(), webhook_id);
+        if room > 0 && claim_wanted {
+            if store.has_due_deliveries(now_ms()).await.unwrap_or(true) {
+                let limit = room.min(100) as i64;
+                let req = ClaimRequest {
+                    owner: node.clone(),
+                    now: now_ms(),
+                    lease_ms: settings.lease.as_millis() as i64,
+                    limit,
+                    in_flight: per_webhook.clone(),
+                    per_target,
+                    max_batch: settings.max_batch.max(1),
+                    circuit_threshold: settings.circuit_threshold,
+                };
+                match store.claim_deliveries(req).await {
+                    Ok(claims) => {
+                        full = claims.len() as i64 >= limit;
+                        claim_wanted = full;
+                        for b in claims {
+                            *per_webhook.entry(b.webhook_id.clone()).or_default() += 1;
+                            let webhook_id = b.webhook_id.clone();
+                            let handle = inflight.spawn(deliver(store.clone(), client.clone(), settings.clone(), node.clone(), b));
+                            tasks.insert(handle.id(), webhook_id);
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, "webhooks: claiming failed"),
                 }
-                Err(e) => tracing::warn!(error = %e, "webhooks: claiming failed"),
+            } else {
+                claim_wanted = false;
             }
         }
         // 3. Retention, now and then.
@@ -156,6 +180,7 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         }
         while let Some(r) = inflight.try_join_next_with_id() {
             finished(r, &mut tasks, &mut per_webhook);
+            claim_wanted = true;
         }
         if full && inflight.len() < settings.max_in_flight {
             continue;
@@ -181,9 +206,16 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
                 // Let a burst of commits land before routing them: one routing
                 // transaction for many events keeps the writer's queue for requests.
                 tokio::time::sleep(COALESCE).await;
+                // In a cluster another node may have routed them: look for work.
+                if store.dialect() == Dialect::Postgres {
+                    claim_wanted = true;
+                }
             }
-            Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => finished(r, &mut tasks, &mut per_webhook),
-            _ = tokio::time::sleep(wait) => {}
+            Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                finished(r, &mut tasks, &mut per_webhook);
+                claim_wanted = true;
+            }
+            _ = tokio::time::sleep(wait) => claim_wanted = true,
         }
     }
 
@@ -200,46 +232,123 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
     tracing::info!(node = %node, "webhook dispatcher stopped");
 }
 
-/// One attempt at one delivery, recorded. Returns the webhook id.
-async fn deliver(store: Store, client: reqwest::Client, settings: Arc<DeliverySettings>, node: String, d: ClaimedDelivery) -> String {
+/// One attempt at one batch (one request), recorded. Returns the webhook id.
+async fn deliver(store: Store, client: reqwest::Client, settings: Arc<DeliverySettings>, node: String, b: ClaimedBatch) -> String {
     let started_at = now_ms();
     let clock = Instant::now();
-    let answer = send::send(&client, &settings, &d).await;
-    let made = d.attempts + 1;
-    let (mut verdict, health) = judge(&answer, made, settings.max_attempts());
-    if let Verdict::Retry { .. } = verdict {
-        let wait = settings.backoff(made, &mut rand::thread_rng());
-        verdict = Verdict::Retry { at: now_ms() + wait.as_millis() as i64 };
-    }
+    let answer = send::send(&client, &settings, &b).await;
     let (status, error) = match &answer {
         Answer::Status(s) => (Some(*s), None),
         Answer::Timeout => (None, Some(format!("no response within {} ms", settings.timeout.as_millis()))),
         Answer::Transport(e) => (None, Some(e.clone())),
         Answer::Refused(r) => (None, Some(r.clone())),
     };
-    let event_id = d.event.get("id").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    match verdict {
-        Verdict::Delivered => tracing::debug!(webhook = %d.webhook_id, event = %event_id, attempt = made, "webhook delivered"),
-        Verdict::Retry { at } => {
-            tracing::info!(webhook = %d.webhook_id, event = %event_id, attempt = made, ?status, ?error, retry_in_ms = at - now_ms(), "webhook attempt failed; will retry")
+    let (deliveries, health) = outcomes(&b, &answer, &settings, now_ms(), &mut rand::thread_rng());
+    // The first event's id, for the logs of failures (parsed only then).
+    let first_event = || b.deliveries.first().and_then(|d| serde_json::from_str::<serde_json::Value>(&d.event).ok()).and_then(|e| e["id"].as_str().map(str::to_string)).unwrap_or_default();
+    let events = b.deliveries.len();
+    let attempt = b.deliveries.iter().map(|d| d.attempts + 1).max().unwrap_or(1);
+    let delivered = deliveries.iter().filter(|d| d.verdict == Verdict::Delivered).count();
+    let failed = deliveries.iter().filter(|d| d.verdict == Verdict::Failed).count();
+    let retry_at = deliveries.iter().find_map(|d| if let Verdict::Retry { at } = d.verdict { Some(at) } else { None });
+    if delivered == events {
+        tracing::debug!(webhook = %b.webhook_id, events, attempt, "webhook delivered");
+    } else {
+        if let Some(at) = retry_at {
+            tracing::info!(webhook = %b.webhook_id, first_event = %first_event(), events, attempt, ?status, ?error, retry_in_ms = at - now_ms(), "webhook attempt failed; will retry")
         }
-        Verdict::Failed => tracing::warn!(webhook = %d.webhook_id, event = %event_id, attempt = made, ?status, ?error, "webhook delivery failed for good"),
+        if failed > 0 {
+            tracing::warn!(webhook = %b.webhook_id, first_event = %first_event(), events = failed, attempt, ?status, ?error, "webhook delivery failed for good")
+        }
     }
     let record = AttemptRecord {
-        delivery_id: d.id,
-        webhook_id: d.webhook_id.clone(),
+        webhook_id: b.webhook_id.clone(),
         node,
-        attempt: made,
         started_at,
         duration_ms: clock.elapsed().as_millis() as i64,
         status,
         error,
-        verdict,
         health,
+        deliveries,
     };
     if let Err(e) = store.finish_attempt(record, settings.circuit()).await {
-        // The lease lapses and the delivery is tried again: at least once.
-        tracing::warn!(webhook = %d.webhook_id, error = %e, "webhooks: cannot record an attempt");
+        // The leases lapse and the deliveries are tried again: at least once.
+        tracing::warn!(webhook = %b.webhook_id, error = %e, "webhooks: cannot record an attempt");
     }
-    d.webhook_id
+    b.webhook_id
+}
+
+/// What one answer means for each delivery of a batch. Each follows its own retry
+/// schedule, with one jitter for the whole batch, so deliveries as far along as each
+/// other stay together; a conversation's deliveries share the retry time of its oldest
+/// (which has been tried the most), so they stay together and in order.
+fn outcomes(b: &ClaimedBatch, answer: &Answer, settings: &DeliverySettings, now: i64, rng: &mut impl rand::Rng) -> (Vec<DeliveryOutcome>, Health) {
+    let mut health = Health::Neutral;
+    let factor = settings.jitter_factor(rng);
+    let mut line_at: HashMap<&str, i64> = HashMap::new();
+    let mut out = Vec::with_capacity(b.deliveries.len());
+    for d in &b.deliveries {
+        let made = d.attempts + 1;
+        let (mut verdict, h) = judge(answer, made, settings.max_attempts());
+        health = h;
+        if let Verdict::Retry { .. } = verdict {
+            let at = now + settings.backoff_scaled(made, factor).as_millis() as i64;
+            let at = match d.order_key.as_deref() {
+                // Deliveries come in event order: a line's first is its most tried.
+                Some(key) => *line_at.entry(key).or_insert(at),
+                None => at,
+            };
+            verdict = Verdict::Retry { at };
+        }
+        out.push(DeliveryOutcome { delivery_id: d.id, attempt: made, verdict, order_key: d.order_key.clone(), event_seq: d.event_seq });
+    }
+    (out, health)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::webhooks::ClaimedDelivery;
+
+    fn batch(ds: &[(i64, Option<&str>)]) -> ClaimedBatch {
+        ClaimedBatch {
+            webhook_id: "w".into(),
+            app_id: "a".into(),
+            target: "http://x".into(),
+            secret: "s".into(),
+            version: "v2".into(),
+            deliveries: ds
+                .iter()
+                .enumerate()
+                .map(|(i, (attempts, key))| ClaimedDelivery { id: i as i64, attempts: *attempts, event_seq: i as i64, order_key: key.map(str::to_string), event: "{}".into() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_judged_per_delivery_and_a_line_retries_together() {
+        let s = DeliverySettings::default();
+        let mut rng = rand::thread_rng();
+        let b = batch(&[(3, Some("c:1")), (0, Some("c:1")), (0, Some("c:2")), (4, None)]);
+        let (out, health) = outcomes(&b, &Answer::Status(500), &s, 0, &mut rng);
+        assert_eq!(health, Health::Down);
+        assert_eq!(out.iter().map(|o| o.attempt).collect::<Vec<_>>(), [4, 1, 1, 5]);
+        let at = |i: usize| match out[i].verdict {
+            Verdict::Retry { at } => at,
+            v => panic!("{v:?}"),
+        };
+        // The conversation's two share the retry time of its most tried (the 4th wait).
+        assert_eq!(at(0), at(1));
+        assert!(at(0) >= s.retry_delays[3].mul_f64(0.8).as_millis() as i64);
+        assert!(at(2) <= s.retry_delays[0].mul_f64(1.2).as_millis() as i64);
+        // One jitter per batch: the 4th wait is eight times the 1st.
+        assert!((at(0) - at(2) * 8).abs() <= 8, "{} vs {}", at(0), at(2));
+        assert_eq!(out[3].verdict, Verdict::Failed, "the fifth attempt was the last");
+
+        let (out, health) = outcomes(&b, &Answer::Status(200), &s, 0, &mut rng);
+        assert_eq!(health, Health::Up);
+        assert!(out.iter().all(|o| o.verdict == Verdict::Delivered));
+        let (out, _) = outcomes(&b, &Answer::Status(400), &s, 0, &mut rng);
+        assert!(out.iter().all(|o| o.verdict == Verdict::Failed));
+    }
 }

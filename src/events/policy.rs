@@ -22,6 +22,9 @@ pub struct DeliverySettings {
     pub public_only: bool,
     /// At most this many requests in flight per webhook on one node.
     pub per_target_concurrency: usize,
+    /// At most this many events in one request (the envelope's `events` array). Due
+    /// events of one webhook travel together; those of one conversation in order.
+    pub max_batch: usize,
     /// At most this many requests in flight on one node.
     pub max_in_flight: usize,
     /// Failures in a row that park a webhook (its circuit opens)…
@@ -55,6 +58,7 @@ impl Default for DeliverySettings {
             timeout: Duration::from_secs(20),
             public_only: false,
             per_target_concurrency: 4,
+            max_batch: 100,
             max_in_flight: 256,
             circuit_threshold: 10,
             circuit_park: minute,
@@ -94,9 +98,18 @@ impl DeliverySettings {
 
     /// The wait before attempt `made + 1`, after `made` attempts (1-based), jittered.
     pub fn backoff(&self, made: i64, rng: &mut impl Rng) -> Duration {
+        self.backoff_scaled(made, self.jitter_factor(rng))
+    }
+
+    /// A random factor in [1 - jitter, 1 + jitter].
+    pub fn jitter_factor(&self, rng: &mut impl Rng) -> f64 {
+        if self.jitter > 0.0 { rng.gen_range((1.0 - self.jitter)..=(1.0 + self.jitter)) } else { 1.0 }
+    }
+
+    /// The wait before attempt `made + 1`, scaled by `factor` (see `jitter_factor`).
+    pub fn backoff_scaled(&self, made: i64, factor: f64) -> Duration {
         let idx = (made.max(1) - 1) as usize;
         let base = self.retry_delays.get(idx).or(self.retry_delays.last()).copied().unwrap_or(Duration::from_secs(60));
-        let factor = if self.jitter > 0.0 { rng.gen_range((1.0 - self.jitter)..=(1.0 + self.jitter)) } else { 1.0 };
         base.mul_f64(factor.max(0.0))
     }
 

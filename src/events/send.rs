@@ -8,8 +8,7 @@ use reqwest::header::CONTENT_TYPE;
 
 use super::policy::{Answer, DeliverySettings};
 use super::target::{refuse_reason, PublicOnlyResolver};
-use crate::domain::webhook::envelope;
-use crate::store::webhooks::ClaimedDelivery;
+use crate::store::webhooks::ClaimedBatch;
 
 /// The client every delivery of a node shares (connection pools per target).
 pub fn build_client(settings: &DeliverySettings) -> reqwest::Client {
@@ -38,23 +37,42 @@ fn describe(e: &reqwest::Error) -> String {
     out.chars().take(500).collect()
 }
 
-/// Sends one delivery and says what came back.
-pub async fn send(client: &reqwest::Client, settings: &DeliverySettings, d: &ClaimedDelivery) -> Answer {
-    let url = match url::Url::parse(&d.target) {
+/// The envelope of a batch, `{app:{id}, webhook:{id, version}, events:[…]}` (the shape of
+/// [`crate::domain::webhook::envelope`]), written around the stored event texts so they are
+/// not parsed and printed again.
+pub fn envelope_text(b: &ClaimedBatch) -> Vec<u8> {
+    let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    let size: usize = b.deliveries.iter().map(|d| d.event.len() + 1).sum();
+    let mut out = String::with_capacity(size + 128);
+    out.push_str("{\"app\":{\"id\":");
+    out.push_str(&quote(&b.app_id));
+    out.push_str("},\"webhook\":{\"id\":");
+    out.push_str(&quote(&b.webhook_id));
+    out.push_str(",\"version\":");
+    out.push_str(&quote(&b.version));
+    out.push_str("},\"events\":[");
+    for (i, d) in b.deliveries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&d.event);
+    }
+    out.push_str("]}");
+    out.into_bytes()
+}
+
+/// Sends one batch (one request) and says what came back.
+pub async fn send(client: &reqwest::Client, settings: &DeliverySettings, b: &ClaimedBatch) -> Answer {
+    let url = match url::Url::parse(&b.target) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => u,
-        _ => return Answer::Refused(format!("invalid target URL: {}", d.target)),
+        _ => return Answer::Refused(format!("invalid target URL: {}", b.target)),
     };
     if settings.public_only {
         if let Some(reason) = refuse_reason(&url).await {
             return Answer::Refused(reason);
         }
     }
-    let body = envelope(&d.app_id, &d.webhook_id, &d.version, vec![d.event.clone()]);
-    let request = client
-        .post(url)
-        .header("x-api-key", &d.secret)
-        .header(CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(&body).expect("JSON values serialize"));
+    let request = client.post(url).header("x-api-key", &b.secret).header(CONTENT_TYPE, "application/json").body(envelope_text(b));
     let deadline = tokio::time::Instant::now() + settings.timeout;
     let mut response = match tokio::time::timeout_at(deadline, request.send()).await {
         Err(_) => return Answer::Timeout,
@@ -73,4 +91,31 @@ pub async fn send(client: &reqwest::Client, settings: &DeliverySettings, d: &Cla
         }
     }
     Answer::Status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::webhook::envelope;
+    use crate::store::webhooks::ClaimedDelivery;
+    use serde_json::json;
+
+    #[test]
+    fn the_envelope_text_is_the_domain_envelope() {
+        let events = [json!({"id": "e1", "type": "conversation:message", "payload": {"text": "a \"quoted\" ü"}}), json!({"id": "e2", "type": "user:remove"})];
+        let b = ClaimedBatch {
+            webhook_id: "w\"1".into(),
+            app_id: "app".into(),
+            target: "http://x".into(),
+            secret: "s".into(),
+            version: "v2".into(),
+            deliveries: events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| ClaimedDelivery { id: i as i64, attempts: 0, event_seq: i as i64, order_key: None, event: e.to_string() })
+                .collect(),
+        };
+        let parsed: serde_json::Value = serde_json::from_slice(&envelope_text(&b)).unwrap();
+        assert_eq!(parsed, envelope("app", "w\"1", "v2", events.to_vec()));
+    }
 }

@@ -28,18 +28,24 @@ enum Reply {
     Hang(Duration),
 }
 
+/// One event as received: a request carries one or more (the envelope's `events`), and
+/// each becomes a hit, in the order of the array.
 #[derive(Debug, Clone)]
 struct Hit {
     api_key: Option<String>,
     content_type: Option<String>,
+    /// The whole envelope of the request.
     body: Value,
+    /// Which request (0, 1, … in order of arrival) and where in its `events`.
+    request: usize,
+    index: usize,
     /// What the receiver answered (0 while hanging).
     answered: u16,
 }
 
 impl Hit {
     fn event(&self) -> &Value {
-        &self.body["events"][0]
+        &self.body["events"][self.index]
     }
     fn event_id(&self) -> String {
         self.event()["id"].as_str().unwrap().to_string()
@@ -49,6 +55,7 @@ impl Hit {
 #[derive(Clone, Default)]
 struct Receiver {
     hits: Arc<Mutex<Vec<Hit>>>,
+    requests: Arc<Mutex<usize>>,
     script: Arc<Mutex<VecDeque<Reply>>>,
     jitter_ms: u64,
     url: String,
@@ -57,11 +64,19 @@ struct Receiver {
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
     let reply = r.script.lock().unwrap().pop_front().unwrap_or(Reply::Status(200));
     let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let hit = Hit { api_key: header("x-api-key"), content_type: header("content-type"), body: serde_json::from_str(&body).unwrap_or(Value::Null), answered: 0 };
-    let index = {
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let events = body["events"].as_array().map_or(0, Vec::len).max(1);
+    let (request, first) = {
+        // One lock for both, so hits stay grouped by request in arrival order.
+        let mut requests = r.requests.lock().unwrap();
         let mut hits = r.hits.lock().unwrap();
-        hits.push(hit);
-        hits.len() - 1
+        let request = *requests;
+        *requests += 1;
+        let first = hits.len();
+        for index in 0..events {
+            hits.push(Hit { api_key: header("x-api-key"), content_type: header("content-type"), body: body.clone(), request, index, answered: 0 });
+        }
+        (request, first)
     };
     if r.jitter_ms > 0 {
         let ms = rand::random::<u64>() % r.jitter_ms;
@@ -74,7 +89,10 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
             200
         }
     };
-    r.hits.lock().unwrap()[index].answered = status;
+    for hit in &mut r.hits.lock().unwrap()[first..first + events] {
+        debug_assert_eq!(hit.request, request);
+        hit.answered = status;
+    }
     StatusCode::from_u16(status).unwrap()
 }
 
@@ -82,14 +100,20 @@ impl Receiver {
     async fn start(script: Vec<Reply>, jitter_ms: u64) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let r = Receiver { hits: Default::default(), script: Arc::new(Mutex::new(script.into())), jitter_ms, url };
+        let r = Receiver { hits: Default::default(), requests: Default::default(), script: Arc::new(Mutex::new(script.into())), jitter_ms, url };
         let app = Router::new().route("/hook", post(receive)).with_state(r.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         r
     }
 
+    /// Every event received, grouped by request in order of arrival.
     fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
+    }
+
+    /// How many requests came.
+    fn requests(&self) -> usize {
+        *self.requests.lock().unwrap()
     }
 
     /// Waits until `pred` holds for the hits so far (panics after 20 s).
@@ -104,8 +128,9 @@ impl Receiver {
         panic!("timed out waiting for {what}; got {:#?}", self.hits());
     }
 
+    /// Waits until `n` events (over however many requests) have come.
     async fn wait_for(&self, n: usize) -> Vec<Hit> {
-        self.wait_until(&format!("{n} requests"), |h| h.len() >= n).await
+        self.wait_until(&format!("{n} events"), |h| h.len() >= n).await
     }
 
     /// Lets the dispatcher run on a while, then returns everything received.
@@ -512,11 +537,12 @@ async fn non_recoverable_statuses_are_not_retried() {
     let rx = Receiver::start(codes.iter().map(|c| Reply::Status(*c)).collect(), 0).await;
     let app_id = n.app().await;
     let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
-    for _ in codes {
+    // One at a time, so each event gets a request (and a scripted answer) of its own.
+    for i in 0..codes.len() {
         let user = n.user(&app_id, json!({})).await;
         n.delete_user(&app_id, &user).await;
+        rx.wait_until("its answer", |h| h.len() > i && h[i].answered != 0).await;
     }
-    rx.wait_for(codes.len()).await;
     let s = n.drained(hook["id"].as_str().unwrap(), 5).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(0), Some(5)));
     let hits = rx.settle().await;
@@ -566,9 +592,22 @@ async fn events_of_a_conversation_arrive_in_order_even_through_retries_on(f: Fre
         let text = |h: &Hit| h.event()["payload"]["message"]["content"]["text"].as_str().unwrap().parse::<usize>().unwrap();
         let delivered: Vec<usize> = hits.iter().filter(of).filter(|h| h.answered == 200).map(text).collect();
         assert_eq!(delivered, (0..per_conv).collect::<Vec<_>>(), "conversation {c}");
-        // Every request, retries included, never goes back in the conversation's history.
-        let sent: Vec<usize> = hits.iter().filter(of).map(text).collect();
-        assert!(sent.windows(2).all(|w| w[0] <= w[1]), "{sent:?}");
+        // Every request, retries included, carries the conversation's events in order from
+        // the first one not yet accepted: it never skips ahead nor goes back further.
+        let mut accepted = 0;
+        let mut requests: Vec<(usize, u16, Vec<usize>)> = Vec::new();
+        for h in hits.iter().filter(of) {
+            match requests.last_mut() {
+                Some((r, _, texts)) if *r == h.request => texts.push(text(h)),
+                _ => requests.push((h.request, h.answered, vec![text(h)])),
+            }
+        }
+        for (_, answered, texts) in &requests {
+            assert_eq!(*texts, (accepted..accepted + texts.len()).collect::<Vec<_>>(), "conversation {c}: {requests:?}");
+            if *answered == 200 {
+                accepted += texts.len();
+            }
+        }
     }
 }
 
@@ -605,10 +644,10 @@ async fn a_slow_target_does_not_hold_up_another() {
         n.delete_user(&app_id, &user).await;
     }
     fast.wait_for(8).await;
-    // The slow one holds at most its per-target share and nothing it sent has come back.
-    let slow_hits = slow.hits();
-    assert!(slow_hits.len() <= 4, "{}", slow_hits.len());
-    assert!(slow_hits.iter().all(|h| h.answered == 0));
+    // The slow one holds at most its per-target share of requests and nothing it sent has
+    // come back.
+    assert!(slow.requests() <= 4, "{}", slow.requests());
+    assert!(slow.hits().iter().all(|h| h.answered == 0));
 }
 
 #[tokio::test]
@@ -803,4 +842,167 @@ async fn connection_errors_are_retried_then_fail() {
     assert!(s["lastError"].as_str().unwrap().starts_with("connection failed"), "{s}");
     let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
     assert_eq!(attempts["attempts"].as_array().unwrap().len(), 5);
+}
+
+// ---- batches: due events of one webhook share a request ----
+
+/// A webhook on `conversation:message` and `conversations` conversations, then the node
+/// stops; `per_conversation` messages per conversation are committed (interleaved) while it
+/// is down, so they are all due at once when it starts again (tuned by `tune_delivery`).
+/// Returns the running node, the webhook, and the conversation ids.
+async fn backlog_of_messages(f: &Fresh, rx: &Receiver, conversations: usize, per_conversation: usize, tune_delivery: impl FnOnce(&mut DeliverySettings)) -> (Node, Value, Vec<String>) {
+    let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["conversation:message"], json!({})).await;
+    let mut convs = Vec::new();
+    for i in 0..conversations {
+        let user = n.user(&app_id, json!({"externalId": format!("u{i}")})).await;
+        let c = n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": user}]}))).await;
+        convs.push(c["conversation"]["id"].as_str().unwrap().to_string());
+    }
+    n.stop().await;
+
+    let store = open(&f.url).await;
+    let settings = store.get_app(&app_id).await.unwrap().settings;
+    for i in 0..per_conversation {
+        for c in &convs {
+            let body = json!({"author": {"type": "business"}, "content": {"type": "text", "text": format!("{i}")}});
+            let new = sunbeam::domain::message::parse_message_post(body, &settings).unwrap();
+            store.post_message(&app_id, c, new, json!({"type": "api:conversations"})).await.unwrap();
+        }
+    }
+    store.close().await;
+    assert!(rx.hits().is_empty());
+    let n = Node::start_tuned(&f.url, f.dir.path(), |_| {}, tune_delivery).await;
+    (n, hook, convs)
+}
+
+fn conversation_of(h: &Hit) -> String {
+    h.event()["payload"]["conversation"]["id"].as_str().unwrap().to_string()
+}
+
+fn text_of(h: &Hit) -> usize {
+    h.event()["payload"]["message"]["content"]["text"].as_str().unwrap().parse().unwrap()
+}
+
+/// Per request: (request number, what was answered, the events' ids).
+fn requests_of(hits: &[Hit]) -> Vec<(usize, u16, Vec<String>)> {
+    let mut out: Vec<(usize, u16, Vec<String>)> = Vec::new();
+    for h in hits {
+        match out.last_mut() {
+            Some((r, _, ids)) if *r == h.request => ids.push(h.event_id()),
+            _ => out.push((h.request, h.answered, vec![h.event_id()])),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn due_events_travel_in_batches_in_order_and_each_arrives_once() {
+    for f in backends().await {
+        due_events_travel_in_batches_in_order_and_each_arrives_once_on(f).await;
+    }
+}
+
+async fn due_events_travel_in_batches_in_order_and_each_arrives_once_on(f: Fresh) {
+    let rx = Receiver::start(vec![], 0).await;
+    let (per_conv, cap) = (10, 4);
+    let (n, hook, convs) = backlog_of_messages(&f, &rx, 3, per_conv, |d| d.max_batch = cap).await;
+    let total = per_conv * convs.len();
+    rx.wait_for(total).await;
+    let s = n.drained(hook["id"].as_str().unwrap(), total as i64).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(total as i64), Some(0)));
+    let hits = rx.settle().await;
+
+    // Exactly once each.
+    let mut ids: Vec<String> = hits.iter().map(Hit::event_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((hits.len(), ids.len()), (total, total), "each event exactly once");
+    // In batches, none larger than the cap, every one of them accepted.
+    let requests = requests_of(&hits);
+    assert!(requests.iter().all(|(_, answered, ids)| *answered == 200 && ids.len() <= cap), "{requests:?}");
+    assert!(requests.len() < total, "due events share requests: {} requests for {total} events", requests.len());
+    assert!(requests.iter().any(|(_, _, ids)| ids.len() == cap), "a full batch: {requests:?}");
+    // Each conversation's events in its order, across and within requests.
+    for c in &convs {
+        let texts: Vec<usize> = hits.iter().filter(|h| conversation_of(h) == *c).map(text_of).collect();
+        assert_eq!(texts, (0..per_conv).collect::<Vec<_>>(), "conversation {c}");
+    }
+    // An attempt is recorded per delivery.
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{}/attempts?limit=100", hook["id"].as_str().unwrap()), None).await;
+    let attempts = attempts["attempts"].as_array().unwrap();
+    assert!(attempts.iter().all(|a| a["status"] == 200 && a["attempt"] == 1), "{attempts:?}");
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_is_retried_whole_in_the_same_order() {
+    for f in backends().await {
+        a_failed_batch_is_retried_whole_in_the_same_order_on(f).await;
+    }
+}
+
+async fn a_failed_batch_is_retried_whole_in_the_same_order_on(f: Fresh) {
+    let rx = Receiver::start(vec![Reply::Status(503)], 0).await;
+    let per_conv = 4;
+    let (n, hook, convs) = backlog_of_messages(&f, &rx, 3, per_conv, |_| {}).await;
+    let total = per_conv * convs.len();
+    let webhook_id = hook["id"].as_str().unwrap();
+    rx.wait_until("a retry accepted", |h| h.iter().filter(|x| x.answered == 200).count() >= total).await;
+    let s = n.drained(webhook_id, total as i64).await;
+    assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(total as i64), Some(0), Some(0)));
+    let hits = rx.settle().await;
+    // Everything due went in one request; the 503 sent all of it back, and the retry
+    // carried the same events (same ids) in the same order.
+    let requests = requests_of(&hits);
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let ((_, first, a), (_, second, b)) = (&requests[0], &requests[1]);
+    assert_eq!((*first, *second, a.len()), (503, 200, total));
+    assert_eq!(a, b);
+    for c in &convs {
+        let texts: Vec<usize> = hits.iter().filter(|h| h.answered == 200 && conversation_of(h) == *c).map(text_of).collect();
+        assert_eq!(texts, (0..per_conv).collect::<Vec<_>>(), "conversation {c}");
+    }
+    // Two attempts recorded per delivery: the 503, then the 200.
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts?limit=100"), None).await;
+    let attempts = attempts["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2 * total);
+    assert_eq!(attempts.iter().filter(|a| a["status"] == 503 && a["attempt"] == 1).count(), total);
+    assert_eq!(attempts.iter().filter(|a| a["status"] == 200 && a["attempt"] == 2).count(), total);
+    n.stop().await;
+}
+
+#[tokio::test]
+async fn expiry_never_overtakes_a_delivery_in_flight() {
+    let f = fresh();
+    let n = Node::start_tuned(&f.url, f.dir.path(), |c| c.webhook_timeout_ms = 10_000, |d| {
+        d.max_pending_age = Duration::from_millis(300);
+        d.prune_interval = Duration::from_millis(50);
+        d.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let rx = Receiver::start(vec![Reply::Hang(Duration::from_millis(1500))], 0).await;
+    let app_id = n.app().await;
+    let (_, hook) = n.hook(&app_id, &rx.url, &["conversation:message"], json!({})).await;
+    let webhook_id = hook["id"].as_str().unwrap();
+    let user = n.user(&app_id, json!({})).await;
+    let c = n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": user}]}))).await;
+    let path = format!("/v2/apps/{app_id}/conversations/{}/messages", c["conversation"]["id"].as_str().unwrap());
+    let post = |i: usize| n.ok("POST", &path, Some(json!({"author": {"type": "business"}, "content": {"type": "text", "text": format!("{i}")}})));
+    post(0).await;
+    rx.wait_for(1).await;
+    post(1).await;
+    post(2).await;
+    // Long past their age limit, the two behind the one in flight are still pending: the
+    // line's finished deliveries stay a prefix of it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let s = n.status(webhook_id).await;
+    assert_eq!((s["pending"].as_i64(), s["failed"].as_i64()), (Some(3), Some(0)), "{s}");
+    // Whatever becomes of them once the first is answered, none reached the target before.
+    let s = n.drained(webhook_id, 3).await;
+    assert_eq!(s["delivered"].as_i64().unwrap() + s["failed"].as_i64().unwrap(), 3);
+    let hits = rx.settle().await;
+    assert_eq!(text_of(&hits[0]), 0);
+    assert!(hits[1..].iter().all(|h| h.request > 0 && text_of(h) > 0), "{hits:#?}");
 }
