@@ -14,7 +14,7 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeConfig),
-    /// Benchmark: post messages and page history against a fresh server, print msgs/s and latency.
+    /// Benchmark: post messages, page history and deliver webhooks against a fresh server; print throughput and latency.
     Bench(sunbeam::bench::BenchConfig),
     /// Manage account keys (operators).
     AccountKeys {

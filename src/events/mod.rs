@@ -300,7 +300,7 @@ fn outcomes(b: &ClaimedBatch, answer: &Answer, settings: &DeliverySettings, now:
             };
             verdict = Verdict::Retry { at };
         }
-        out.push(DeliveryOutcome { delivery_id: d.id, attempt: made, verdict, order_key: d.order_key.clone(), event_seq: d.event_seq });
+        out.push(DeliveryOutcome { delivery_id: d.id, attempt: made, verdict });
     }
     (out, health)
 }

@@ -128,8 +128,6 @@ pub struct DeliveryOutcome {
     /// The attempt just made (1-based).
     pub attempt: i64,
     pub verdict: Verdict,
-    pub order_key: Option<String>,
-    pub event_seq: i64,
 }
 
 /// One finished attempt at a batch (one request), as the sender saw it.
@@ -590,8 +588,11 @@ impl Store {
                     // (circuit tripped) that already have their one request out.
                     let full: Vec<&String> = req.in_flight.iter().filter(|(_, n)| **n >= req.per_target).map(|(w, _)| w).collect();
                     let probing: Vec<&String> = req.in_flight.iter().filter(|(_, n)| **n > 0 && **n < req.per_target).map(|(w, _)| w).collect();
-                    // Candidates: due, unleased, not parked, and whose predecessor in the
-                    // line is finished or could travel in the same batch.
+                    // Candidates: due, unleased, not parked, whose predecessor in the line
+                    // is finished or could travel in the same batch, and whose line has no
+                    // delivery waiting for a retry (those rows are few: the due-time index
+                    // finds them; without this, a line held up by a retry would fill the
+                    // window with deliveries that cannot go).
                     let mut sql = String::from(
                         "SELECT d.id, d.webhook_id, d.order_key, d.event_seq, h.consecutive_failures, p.id AS prev_id, p.state AS prev_state \
                          FROM webhook_deliveries d \
@@ -601,7 +602,9 @@ impl Store {
                          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
                          AND (d.lease_until IS NULL OR d.lease_until < $1) \
                          AND (h.parked_until IS NULL OR h.parked_until <= $1) \
-                         AND (p.id IS NULL OR p.state <> 'pending' OR (p.next_attempt_at <= $1 AND (p.lease_until IS NULL OR p.lease_until < $1)))",
+                         AND (p.id IS NULL OR p.state <> 'pending' OR (p.next_attempt_at <= $1 AND (p.lease_until IS NULL OR p.lease_until < $1))) \
+                         AND (d.order_key IS NULL OR d.webhook_id || ' ' || d.order_key NOT IN (SELECT b.webhook_id || ' ' || b.order_key \
+                             FROM webhook_deliveries b WHERE b.state = 'pending' AND b.next_attempt_at > $1 AND b.order_key IS NOT NULL))",
                     );
                     let mut n = 3;
                     let mut marks = |count: usize| {
@@ -788,28 +791,6 @@ impl Store {
                         q = q.bind(*id);
                     }
                     q.execute(&mut *c).await?;
-                }
-                // What waits behind a delivery to retry cannot go before it: push its line's
-                // later deliveries to the same time, so they stop being candidates.
-                let mut behind: HashMap<&str, (i64, i64)> = HashMap::new();
-                for d in &r.deliveries {
-                    if let (Verdict::Retry { at }, Some(key)) = (d.verdict, d.order_key.as_deref()) {
-                        let e = behind.entry(key).or_insert((d.event_seq, at));
-                        *e = (e.0.max(d.event_seq), e.1.max(at));
-                    }
-                }
-                for (key, (seq, at)) in behind {
-                    sql::query(
-                        "UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE webhook_id = $2 AND order_key = $3 AND event_seq > $4 \
-                         AND state = 'pending' AND next_attempt_at < $1 AND (lease_until IS NULL OR lease_until < $5)",
-                    )
-                    .bind(at)
-                    .bind(&r.webhook_id)
-                    .bind(key)
-                    .bind(seq)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
                 }
                 let error_text = r.error.clone().or_else(|| r.status.map(|s| format!("HTTP {s}")));
                 match r.health {
