@@ -179,14 +179,6 @@ impl Store {
 
     // ---- integration keys ----
 
-    fn integration_key_from_row(&self, row: &sql::Row) -> StoreResult<ApiKey> {
-        Ok(ApiKey {
-            id: row.try_get("id")?,
-            display_name: row.try_get("display_name")?,
-            secret: self.secrets().open(&row.try_get::<String, _>("secret")?)?,
-        })
-    }
-
     /// Checks that an app's integration exists and is `custom` (keys exist only there).
     async fn custom_integration(&self, app_id: &str, integration_id: &str) -> StoreResult<()> {
         let integration = self.get_integration(app_id, integration_id).await?;
@@ -235,7 +227,7 @@ impl Store {
             .bind(integration_id)
             .fetch_all(self.reader())
             .await?;
-        rows.iter().map(|r| self.integration_key_from_row(r)).collect()
+        rows.iter().map(|r| self.key_from_row(r)).collect()
     }
 
     pub async fn get_integration_key(&self, app_id: &str, integration_id: &str, key_id: &str) -> StoreResult<ApiKey> {
@@ -247,7 +239,7 @@ impl Store {
             .fetch_optional(self.reader())
             .await?;
         match row {
-            Some(r) => self.integration_key_from_row(&r),
+            Some(r) => self.key_from_row(&r),
             None => Err(StoreError::not_found(Resource::Key)),
         }
     }

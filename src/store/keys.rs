@@ -152,7 +152,8 @@ impl Store {
         Ok(())
     }
 
-    fn key_from_row(&self, row: &sql::Row) -> StoreResult<ApiKey> {
+    /// A key row of any owner (account, app, integration), its secret opened.
+    pub(crate) fn key_from_row(&self, row: &sql::Row) -> StoreResult<ApiKey> {
         Ok(ApiKey {
             id: row.try_get("id")?,
             display_name: row.try_get("display_name")?,
