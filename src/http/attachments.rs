@@ -5,18 +5,17 @@
 
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use tower_http::cors::{Any, CorsLayer};
 
 use super::apps::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, QueryMap};
 use super::paging::base_url;
-use super::sdk::{post_user_message, Sdk, SdkError};
+use super::sdk::{post_user_message, preflight, sdk_cors, Sdk, SdkError};
 use super::AppState;
 use crate::attachments::{AttachmentError, Stored, MAX_ATTACHMENT_BYTES};
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
@@ -27,18 +26,7 @@ const MAX_MULTIPART_BODY: usize = MAX_ATTACHMENT_BYTES + 1024 * 1024;
 const MAX_JSON_PART: usize = 100 * 1024;
 
 pub fn router() -> Router<AppState> {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("x-smooch-appid"),
-            HeaderName::from_static("x-smooch-clientid"),
-            HeaderName::from_static("x-smooch-sdk"),
-        ])
-        .max_age(std::time::Duration::from_secs(600));
+    let cors = sdk_cors();
     let sdk = Router::new()
         .route("/sdk/v2/apps/{app_id}/conversations/{conversation_id}/files", post(sdk_upload).options(preflight))
         .layer(cors);
@@ -47,10 +35,6 @@ pub fn router() -> Router<AppState> {
         .merge(sdk)
         .layer(DefaultBodyLimit::max(MAX_MULTIPART_BODY))
         .route("/attachments/{id}/{name}", get(serve))
-}
-
-async fn preflight() -> StatusCode {
-    StatusCode::NO_CONTENT
 }
 
 // ---- multipart ----

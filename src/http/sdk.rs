@@ -34,8 +34,10 @@ const PAGE: i64 = 100;
 /// SDK conversation-list pages.
 const CONVERSATIONS_PAGE: i64 = 10;
 
-pub fn router() -> Router<AppState> {
-    let cors = CorsLayer::new()
+/// CORS for every SDK route (this module's and the SDK file upload's): any origin, the
+/// SDK's own `x-smooch-*` headers.
+pub(super) fn sdk_cors() -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
         .allow_headers([
@@ -46,7 +48,11 @@ pub fn router() -> Router<AppState> {
             HeaderName::from_static("x-smooch-clientid"),
             HeaderName::from_static("x-smooch-sdk"),
         ])
-        .max_age(std::time::Duration::from_secs(600));
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+pub fn router() -> Router<AppState> {
+    let cors = sdk_cors();
     Router::new()
         .route("/sdk/v2/integrations/{integration_id}/config", get(config).options(preflight))
         .route("/sdk/v2/apps/{app_id}/appusers", post(create_app_user).options(preflight))
@@ -65,7 +71,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Preflights are answered by the CORS layer; this only gives OPTIONS a route to reach it.
-async fn preflight() -> StatusCode {
+pub(super) async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
