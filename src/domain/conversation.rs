@@ -8,7 +8,8 @@ use super::metadata::check_metadata;
 use super::time::format_ms;
 use super::validate::{from_value, Patch, Problems};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum ConversationKind {
     Personal,
     SdkGroup,

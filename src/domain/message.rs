@@ -269,10 +269,30 @@ pub enum ActivityKind {
 impl ActivityKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            ActivityKind::Read => "conversation:read",
+            // A read receipt's activity type is the name of the event it fires.
+            ActivityKind::Read => super::event::Trigger::ConversationRead.as_str(),
             ActivityKind::TypingStart => "typing:start",
             ActivityKind::TypingStop => "typing:stop",
         }
+    }
+
+    pub const ALL: [ActivityKind; 3] = [ActivityKind::Read, ActivityKind::TypingStart, ActivityKind::TypingStop];
+
+    pub fn parse(name: &str) -> Option<ActivityKind> {
+        ActivityKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl serde::Serialize for ActivityKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ActivityKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        ActivityKind::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown activity type {name}")))
     }
 }
 
@@ -288,10 +308,9 @@ pub fn parse_activity_post(body: Value) -> DomainResult<NewActivity> {
     let f = Fields::new(map, "");
     let mut p = Problems::new();
     let author = if f.require("author", &mut p) { read_author(&f, "author", &mut p) } else { None };
-    let kinds = [ActivityKind::Read, ActivityKind::TypingStart, ActivityKind::TypingStop];
-    let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let names: Vec<&str> = ActivityKind::ALL.iter().map(|k| k.as_str()).collect();
     let kind = if f.require("type", &mut p) { f.one_of("type", &names, &mut p) } else { None };
-    let kind = kind.and_then(|name| kinds.into_iter().find(|k| k.as_str() == name));
+    let kind = kind.and_then(ActivityKind::parse);
     if kind.is_some_and(|k| k != ActivityKind::Read) && author.as_ref().is_some_and(AuthorInput::is_user) {
         // "If the author type is `user`, only `conversation:read` is supported": a user's
         // typing comes from their channel, not from the API.

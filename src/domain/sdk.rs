@@ -412,12 +412,10 @@ pub fn parse_message(body: &Value, mask_cards: bool) -> DomainResult<SdkMessageP
 /// `{activity:{type}}` (or `{type}`): typing and read.
 pub fn parse_activity(body: &Value) -> DomainResult<ActivityKind> {
     let t = body["activity"]["type"].as_str().or_else(|| body["type"].as_str());
-    match t {
-        Some("typing:start") => Ok(ActivityKind::TypingStart),
-        Some("typing:stop") => Ok(ActivityKind::TypingStop),
-        Some("conversation:read") => Ok(ActivityKind::Read),
-        _ => Err(DomainError::invalid("activity.type must be one of typing:start, typing:stop, conversation:read")),
-    }
+    t.and_then(ActivityKind::parse).ok_or_else(|| {
+        let names: Vec<&str> = [ActivityKind::TypingStart, ActivityKind::TypingStop, ActivityKind::Read].iter().map(|k| k.as_str()).collect();
+        DomainError::invalid(format!("activity.type must be one of {}", names.join(", ")))
+    })
 }
 
 /// What a postback names: the action (by its SDK id), or directly a payload.

@@ -3,40 +3,11 @@
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::{DomainError, DomainResult};
+use super::event::Trigger;
 use super::validate::{from_value, is_http_url, Problems};
-
-/// The triggers of the spec's table (Webhooks tag), case sensitive. There is no wildcard.
-pub const TRIGGERS: &[&str] = &[
-    "client:add",
-    "client:remove",
-    "client:update",
-    "conversation:create",
-    "conversation:join",
-    "conversation:leave",
-    "conversation:remove",
-    "conversation:message",
-    "conversation:message:delivery:channel",
-    "conversation:message:delivery:failure",
-    "conversation:message:delivery:user",
-    "conversation:postback",
-    "conversation:read",
-    "conversation:referral",
-    "passthrough:messaging",
-    "conversation:typing",
-    "switchboard:acceptControl",
-    "switchboard:acceptControl:failure",
-    "switchboard:offerControl",
-    "switchboard:offerControl:failure",
-    "switchboard:passControl",
-    "switchboard:passControl:failure",
-    "switchboard:releaseControl",
-    "user:merge",
-    "user:update",
-    "user:remove",
-];
 
 /// An app holds at most this many webhooks (Webhooks tag).
 pub const MAX_WEBHOOKS_PER_APP: i64 = 10;
@@ -54,7 +25,7 @@ pub struct Webhook {
     pub id: String,
     pub version: String,
     pub target: String,
-    pub triggers: Vec<String>,
+    pub triggers: Vec<Trigger>,
     pub secret: String,
     pub include_full_user: bool,
     pub include_full_source: bool,
@@ -66,7 +37,7 @@ pub struct Webhook {
 pub struct WebhookDoc {
     pub version: String,
     pub target: String,
-    pub triggers: Vec<String>,
+    pub triggers: Vec<Trigger>,
     #[serde(default)]
     pub include_full_user: bool,
     #[serde(default)]
@@ -96,8 +67,8 @@ impl Webhook {
         }
     }
 
-    pub fn wants(&self, trigger: &str) -> bool {
-        self.triggers.iter().any(|t| t == trigger)
+    pub fn wants(&self, trigger: Trigger) -> bool {
+        self.triggers.contains(&trigger)
     }
 }
 
@@ -141,7 +112,7 @@ fn check_target(p: &mut Problems, v: &Value) -> Option<String> {
     }
 }
 
-fn check_triggers(p: &mut Problems, v: &Value) -> Option<Vec<String>> {
+fn check_triggers(p: &mut Problems, v: &Value) -> Option<Vec<Trigger>> {
     let Value::Array(items) = v else {
         p.push("triggers must be an array of strings");
         return None;
@@ -150,16 +121,16 @@ fn check_triggers(p: &mut Problems, v: &Value) -> Option<Vec<String>> {
         p.push("triggers must contain at least one trigger");
         return None;
     }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Trigger> = Vec::new();
     let mut ok = true;
     for item in items {
-        match item.as_str() {
-            Some(t) if TRIGGERS.contains(&t) => {
-                if !out.iter().any(|o| o == t) {
-                    out.push(t.to_string());
+        match item.as_str().map(|name| (name, Trigger::parse(name))) {
+            Some((_, Some(t))) => {
+                if !out.contains(&t) {
+                    out.push(t);
                 }
             }
-            Some(t) => {
+            Some((t, None)) => {
                 ok = false;
                 p.push(format!("triggers: '{t}' is not a valid trigger"));
             }
@@ -247,77 +218,10 @@ pub fn update_webhook(current: &Webhook, body: Value) -> DomainResult<Webhook> {
     Ok(next)
 }
 
-// ---- what is delivered ----
-
-/// Where an event's payload may carry a `userTruncated` that `includeFullUser` widens.
-const USER_PATHS: &[&[&str]] = &[&["user"], &["message", "author", "user"], &["activity", "author", "user"]];
-
-/// Where a payload may carry a `source` whose `client`/`device` only `includeFullSource` keeps.
-const SOURCE_PATHS: &[&[&str]] = &[&["source"], &["message", "source"], &["activity", "source"]];
-
-fn at_mut<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
-    path.iter().try_fold(v, |v, k| v.get_mut(*k))
-}
-
-/// Ids of the users a payload names where `includeFullUser` would widen them.
-pub fn user_ids(payload: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for path in USER_PATHS {
-        let id = path.iter().try_fold(payload, |v, k| v.get(*k)).and_then(|u| u.get("id")).and_then(Value::as_str);
-        if let Some(id) = id {
-            if !out.iter().any(|o| o == id) {
-                out.push(id.to_string());
-            }
-        }
-    }
-    out
-}
-
-/// Shapes a stored event payload for one webhook: with `full_user`, each `userTruncated`
-/// whose id it knows becomes the full user; without `include_full_source`, sources lose
-/// `client` and `device`.
-pub fn shape_payload(mut payload: Value, full_users: &[(String, Value)], include_full_source: bool) -> Value {
-    for path in USER_PATHS {
-        if let Some(slot) = at_mut(&mut payload, path) {
-            let id = slot.get("id").and_then(Value::as_str).map(str::to_string);
-            if let Some((_, full)) = id.and_then(|id| full_users.iter().find(|(u, _)| *u == id)) {
-                *slot = full.clone();
-            }
-        }
-    }
-    if !include_full_source {
-        for path in SOURCE_PATHS {
-            if let Some(Value::Object(source)) = at_mut(&mut payload, path) {
-                source.remove("client");
-                source.remove("device");
-            }
-        }
-    }
-    payload
-}
-
-/// The spec's `eventSubSchema` with its payload: `{id, type, createdAt, payload}`.
-pub fn event_object(id: &str, kind: &str, created_at: &str, payload: Value) -> Value {
-    json!({ "id": id, "type": kind, "createdAt": created_at, "payload": payload })
-}
-
-/// The body POSTed to a target: `{app:{id}, webhook:{id, version}, events:[…]}`.
-pub fn envelope(app_id: &str, webhook_id: &str, version: &str, events: Vec<Value>) -> Value {
-    json!({ "app": { "id": app_id }, "webhook": { "id": webhook_id, "version": version }, "events": events })
-}
-
-/// Which deliveries of a webhook must keep their order: those of one conversation, else
-/// those about one user; others need none.
-pub fn order_key(conversation_id: Option<&str>, payload: &Value) -> Option<String> {
-    if let Some(c) = conversation_id {
-        return Some(format!("c:{c}"));
-    }
-    payload.get("user").and_then(|u| u.get("id")).and_then(Value::as_str).map(|u| format!("u:{u}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn create_requires_target_and_known_triggers() {
@@ -345,28 +249,5 @@ mod tests {
         assert!(u.include_full_user);
         assert_eq!((u.target.as_str(), u.secret.as_str()), (w.target.as_str(), w.secret.as_str()));
         assert!(update_webhook(&w, json!({"target": "nope"})).is_err());
-    }
-
-    #[test]
-    fn shaping_widens_users_and_strips_sources() {
-        let payload = json!({
-            "user": {"id": "u1", "authenticated": false},
-            "message": {"author": {"type": "user", "userId": "u1", "user": {"id": "u1"}}, "source": {"type": "web", "client": {"id": "c"}}},
-        });
-        assert_eq!(user_ids(&payload), vec!["u1".to_string()]);
-        let full = json!({"id": "u1", "profile": {"givenName": "Ann"}});
-        let shaped = shape_payload(payload.clone(), &[("u1".into(), full.clone())], false);
-        assert_eq!(shaped["user"], full);
-        assert_eq!(shaped["message"]["author"]["user"], full);
-        assert!(shaped["message"]["source"].get("client").is_none());
-        let plain = shape_payload(payload.clone(), &[], true);
-        assert_eq!(plain, payload);
-    }
-
-    #[test]
-    fn order_keys() {
-        assert_eq!(order_key(Some("c1"), &json!({})), Some("c:c1".into()));
-        assert_eq!(order_key(None, &json!({"user": {"id": "u"}})), Some("u:u".into()));
-        assert_eq!(order_key(None, &json!({})), None);
     }
 }

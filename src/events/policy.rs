@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::config::ServeConfig;
-use crate::store::webhooks::{CircuitPolicy, Health, Verdict};
+use crate::domain::delivery::{CircuitPolicy, Health, Verdict};
 
 /// Everything the dispatcher can be tuned with. `Default` is the spec's policy: 5
 /// attempts over about 15 minutes (retries after ~1, 2, 4 and 8 minutes, ±20 %), a 20 s

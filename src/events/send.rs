@@ -38,7 +38,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// The envelope of a batch, `{app:{id}, webhook:{id, version}, events:[…]}` (the shape of
-/// [`crate::domain::webhook::envelope`]), written around the stored event texts so they are
+/// [`crate::wire::webhook::envelope`]), written around the stored event texts so they are
 /// not parsed and printed again.
 pub fn envelope_text(b: &ClaimedBatch) -> Vec<u8> {
     let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
@@ -96,13 +96,17 @@ pub async fn send(client: &reqwest::Client, settings: &DeliverySettings, b: &Cla
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::webhook::envelope;
+    use crate::domain::event::Trigger;
     use crate::store::webhooks::ClaimedDelivery;
+    use crate::wire::webhook::envelope;
     use serde_json::json;
 
     #[test]
-    fn the_envelope_text_is_the_domain_envelope() {
-        let events = [json!({"id": "e1", "type": "conversation:message", "payload": {"text": "a \"quoted\" ü"}}), json!({"id": "e2", "type": "user:remove"})];
+    fn the_envelope_text_is_the_wire_envelope() {
+        let events = [
+            json!({"id": "e1", "type": Trigger::ConversationMessage.as_str(), "payload": {"text": "a \"quoted\" ü"}}),
+            json!({"id": "e2", "type": Trigger::UserRemove.as_str()}),
+        ];
         let b = ClaimedBatch {
             webhook_id: "w\"1".into(),
             app_id: "app".into(),

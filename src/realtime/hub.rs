@@ -28,8 +28,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::bayeux::Bayeux;
-use super::sdk::{plan, user_channel};
+use super::sdk::user_channel;
 use crate::store::events::StoredEvent;
+use crate::wire::sdk::{plan, Membership};
 use crate::store::{Store, StoreResult};
 
 #[derive(Debug, Clone)]
@@ -239,7 +240,7 @@ impl Fanout {
     }
 
     async fn deliver_one(&mut self, e: &StoredEvent, batch: &mut HashMap<String, Vec<String>>) {
-        let Some(plan) = plan(e) else { return };
+        let Some(plan) = plan(&e.event, e.created_at) else { return };
         let bayeux = self.bayeux.clone();
         let publish = |user: &str, event: &Value| {
             bayeux.publish(&user_channel(&e.app_id, user), &e.id, &json!({ "events": [event] }));
@@ -250,21 +251,21 @@ impl Fanout {
         if let (Some(event), Some(cid)) = (&plan.to_participants, &plan.conversation_id) {
             let mut users = self.participants(cid, batch).await;
             // Keep this batch's view in step with membership changes it delivers.
-            match e.kind.as_str() {
-                "conversation:join" => {
+            match plan.membership {
+                Membership::Joined => {
                     for (u, _) in &plan.direct {
                         if !users.contains(u) {
                             users.push(u.clone());
                         }
                     }
                 }
-                "conversation:leave" => users.retain(|u| !plan.direct.iter().any(|(d, _)| d == u)),
-                _ => {}
+                Membership::Left => users.retain(|u| !plan.direct.iter().any(|(d, _)| d == u)),
+                Membership::Unchanged | Membership::Removed => {}
             }
             for u in users.iter().filter(|u| !plan.skip.contains(u)) {
                 publish(u, event);
             }
-            if e.kind == "conversation:remove" {
+            if plan.membership == Membership::Removed {
                 batch.remove(cid);
                 self.memo.remove(cid);
             } else {

@@ -1,5 +1,8 @@
 //! The one seam between the two databases: how a write transaction is run.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -34,10 +37,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// What a write's caller hears: the outcome, and whether it recorded outbox events.
+pub(super) type Reply<T> = (StoreResult<T>, bool);
+
 struct Write<T, F> {
     op: Option<F>,
     result: Option<StoreResult<T>>,
-    reply: Option<oneshot::Sender<StoreResult<T>>>,
+    emitted: Arc<AtomicBool>,
+    reply: Option<oneshot::Sender<Reply<T>>>,
 }
 
 impl<T, F> PendingWrite for Write<T, F>
@@ -48,6 +55,7 @@ where
     fn run<'a>(&'a mut self, tx: &'a mut Tx<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let Some(op) = self.op.take() else { return false };
+            tx.report_events_to(self.emitted.clone());
             let result = op(tx).await;
             let ok = result.is_ok();
             self.result = Some(result);
@@ -63,17 +71,18 @@ where
             (None, Err(e)) => Err(e),
             (None, Ok(())) => Err(StoreError::Closed),
         };
+        let emitted = outcome.is_ok() && self.emitted.load(Ordering::Relaxed);
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(outcome);
+            let _ = reply.send((outcome, emitted));
         }
     }
 }
 
-pub(super) fn pending<T, F>(op: F) -> (Box<dyn PendingWrite>, oneshot::Receiver<StoreResult<T>>)
+pub(super) fn pending<T, F>(op: F) -> (Box<dyn PendingWrite>, oneshot::Receiver<Reply<T>>)
 where
     T: Send + 'static,
     F: for<'a> FnOnce(&'a mut Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    (Box::new(Write { op: Some(op), result: None, reply: Some(tx) }), rx)
+    (Box::new(Write { op: Some(op), result: None, emitted: Arc::new(AtomicBool::new(false)), reply: Some(tx) }), rx)
 }

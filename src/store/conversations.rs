@@ -13,6 +13,7 @@ use super::users::{find_user_by_tx, find_user_tx};
 use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::{Conversation, ConversationDetails, ConversationKind, LeaveRef, NewConversation, Participant, UserRef};
 use crate::domain::error::{DomainError, Resource};
+use crate::domain::event::{ConversationCreated, ConversationRemoved, CreationReason, Event, Membership, UserSummary};
 use crate::domain::ids::new_id;
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::time::now_ms;
@@ -89,7 +90,7 @@ async fn resolve_user(c: &mut Tx<'_>, app_id: &str, r: &UserRef) -> StoreResult<
 impl Store {
     pub async fn create_conversation(&self, app_id: &str, new: NewConversation) -> StoreResult<(Conversation, Vec<Participant>)> {
         let app_id = app_id.to_string();
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let now = now_ms();
                 let mut users = Vec::with_capacity(new.participants.len());
@@ -135,15 +136,13 @@ impl Store {
                 for user in &users {
                     participants.push(insert_participant(c, &app_id, &conversation.id, user, now).await?);
                 }
-                let mut payload = json!({
-                    "conversation": conversation.truncated(),
-                    "creationReason": "none",
-                    "source": { "type": "api" },
-                });
-                if conversation.kind == ConversationKind::Personal {
-                    payload["user"] = users[0].truncated();
-                }
-                events::append(c, &app_id, "conversation:create", Some(&conversation.id), &payload).await?;
+                let created = ConversationCreated {
+                    conversation: (&conversation).into(),
+                    user: users.first().filter(|_| conversation.kind == ConversationKind::Personal).map(UserSummary::from),
+                    creation_reason: CreationReason::None,
+                    source: json!({ "type": "api" }),
+                };
+                events::record(c, &app_id, &Event::ConversationCreated(created)).await?;
                 Ok((conversation, participants))
             })
         })
@@ -207,7 +206,7 @@ impl Store {
     /// conversation of a user cannot be deleted (400, as the spec says).
     pub async fn delete_conversation(&self, app_id: &str, id: &str) -> StoreResult<()> {
         let (app_id, id) = (app_id.to_string(), id.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &id).await?;
                 if conversation.is_default {
@@ -216,7 +215,7 @@ impl Store {
                 sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
                 sql::query("DELETE FROM participants WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
                 sql::query("DELETE FROM conversations WHERE id = $1").bind(&id).execute(&mut *c).await?;
-                events::append(c, &app_id, "conversation:remove", Some(&id), &json!({ "conversation": conversation.truncated() })).await?;
+                events::record(c, &app_id, &Event::ConversationRemoved(ConversationRemoved { conversation: (&conversation).into() })).await?;
                 Ok(())
             })
         })
@@ -228,7 +227,7 @@ impl Store {
     pub async fn join_conversation(&self, app_id: &str, conversation_id: &str, user: UserRef) -> StoreResult<(Participant, bool)> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
         let max = self.limits.max_participants;
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
                 let user = resolve_user(c, &app_id, &user).await?;
@@ -243,8 +242,8 @@ impl Store {
                     return Err(DomainError::Rule("Too many participants".into()).into());
                 }
                 let participant = insert_participant(c, &app_id, &conversation_id, &user, now_ms()).await?;
-                let payload = json!({ "conversation": conversation.truncated(), "user": user.truncated() });
-                events::append(c, &app_id, "conversation:join", Some(&conversation_id), &payload).await?;
+                let joined = Membership { conversation: (&conversation).into(), user: (&user).into() };
+                events::record(c, &app_id, &Event::ParticipantJoined(joined)).await?;
                 Ok((participant, true))
             })
         })
@@ -253,7 +252,7 @@ impl Store {
 
     pub async fn leave_conversation(&self, app_id: &str, conversation_id: &str, who: LeaveRef) -> StoreResult<()> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
                 let user_id = match &who {
@@ -279,8 +278,8 @@ impl Store {
                     return Err(StoreError::not_found(Resource::Participant));
                 }
                 let user = find_user_tx(c, &app_id, &user_id).await?;
-                let payload = json!({ "conversation": conversation.truncated(), "user": user.truncated() });
-                events::append(c, &app_id, "conversation:leave", Some(&conversation_id), &payload).await?;
+                let left = Membership { conversation: (&conversation).into(), user: (&user).into() };
+                events::record(c, &app_id, &Event::ParticipantLeft(left)).await?;
                 Ok(())
             })
         })

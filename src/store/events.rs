@@ -1,11 +1,10 @@
-//! The event outbox. Rows are appended inside the transaction of the change they
-//! report; deliverers read them after commit.
+//! The event outbox. [`record`] appends a typed event inside the transaction of the
+//! change it reports (and so wakes the outbox readers after that commit); deliverers
+//! read the rows after commit.
 
-use serde_json::Value;
 use super::sql::{self, Tx};
-
-use super::rows::to_json;
 use super::StoreResult;
+use crate::domain::event::{Event, Trigger};
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
 
@@ -15,34 +14,47 @@ pub struct StoredEvent {
     pub seq: i64,
     pub id: String,
     pub app_id: String,
-    pub kind: String,
-    pub conversation_id: Option<String>,
-    pub payload: Value,
+    pub event: Event,
     pub created_at: i64,
 }
 
-/// Appends one event on the transaction's connection.
-pub(crate) async fn append(c: &mut Tx<'_>, app_id: &str, kind: &str, conversation_id: Option<&str>, payload: &Value) -> StoreResult<()> {
+impl StoredEvent {
+    pub fn trigger(&self) -> Trigger {
+        self.event.trigger()
+    }
+}
+
+/// Records `event` of app `app_id` on the transaction's connection. The only way into
+/// the outbox.
+pub(crate) async fn record(c: &mut Tx<'_>, app_id: &str, event: &Event) -> StoreResult<()> {
     sql::query("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(new_id())
         .bind(app_id)
-        .bind(kind)
-        .bind(conversation_id)
-        .bind(to_json(payload))
+        .bind(event.trigger().as_str())
+        .bind(event.conversation().map(|c| c.id.as_str()))
+        .bind(event.encode())
         .bind(now_ms())
         .execute(&mut *c)
         .await?;
+    c.note_event();
     Ok(())
 }
 
-type EventRow = (i64, String, String, String, Option<String>, String, i64);
+/// An outbox row as read: seq, id, app_id, kind, payload, created_at.
+pub(crate) type EventRow = (i64, String, String, String, String, i64);
 
-const EVENT_COLUMNS: &str = "seq, id, app_id, kind, conversation_id, payload, created_at";
+pub(crate) const EVENT_COLUMNS: &str = "seq, id, app_id, kind, payload, created_at";
 
-fn to_events(rows: Vec<EventRow>) -> StoreResult<Vec<StoredEvent>> {
+/// Decodes outbox rows. A row this build cannot read is logged and left out, so that one
+/// bad row never stops delivery of the others.
+pub(crate) fn decode_rows(rows: Vec<EventRow>) -> Vec<StoredEvent> {
     rows.into_iter()
-        .map(|(seq, id, app_id, kind, conversation_id, payload, created_at)| {
-            Ok(StoredEvent { seq, id, app_id, kind, conversation_id, payload: super::rows::from_json(&payload)?, created_at })
+        .filter_map(|(seq, id, app_id, kind, payload, created_at)| match Event::decode(&kind, &payload) {
+            Ok(event) => Some(StoredEvent { seq, id, app_id, event, created_at }),
+            Err(e) => {
+                tracing::error!(event = %id, kind = %kind, error = %e, "unreadable outbox event; skipped");
+                None
+            }
         })
         .collect()
 }
@@ -51,7 +63,7 @@ impl super::Store {
     /// Events of every app after `after_seq`, oldest first (live fan-out reads this).
     pub async fn events_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
         let q = sql::query_as::<EventRow>(format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")).bind(after_seq).bind(limit);
-        to_events(q.fetch_all(self.reader()).await?)
+        Ok(decode_rows(q.fetch_all(self.reader()).await?))
     }
 
     /// The newest event's sequence number (0 when there is none).
@@ -66,6 +78,6 @@ impl super::Store {
             .bind(app_id)
             .bind(after_seq)
             .bind(limit);
-        to_events(q.fetch_all(self.reader()).await?)
+        Ok(decode_rows(q.fetch_all(self.reader()).await?))
     }
 }

@@ -9,7 +9,6 @@ use super::sql::{self, Tx};
 
 use super::keys::ApiKey;
 use super::rows::{from_json, to_json};
-use super::webhooks::insert_webhook;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::{is_id, new_key_id, new_secret};
@@ -30,6 +29,22 @@ struct Doc {
 pub(crate) fn keys_only_for_custom() -> StoreError {
     StoreError::rule("API keys are available only for custom integrations")
 }
+
+/// Stores a webhook of an integration (the webhook CRUD and a custom integration's
+/// inline webhooks both create them here).
+pub(crate) async fn insert_webhook(c: &mut Tx<'_>, app_id: &str, integration_id: &str, w: &Webhook, sealed_secret: &str) -> StoreResult<()> {
+    sql::query("INSERT INTO webhooks (id, app_id, integration_id, body, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&w.id)
+        .bind(app_id)
+        .bind(integration_id)
+        .bind(to_json(&w.doc()))
+        .bind(sealed_secret)
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 
 /// The kind of an app's integration, inside a transaction (404 if it is not there).
 pub(crate) async fn integration_kind_tx(c: &mut Tx<'_>, app_id: &str, integration_id: &str) -> StoreResult<String> {

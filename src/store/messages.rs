@@ -12,8 +12,8 @@ use super::conversations::{find_conversation_tx, participant_of};
 use super::rows::{from_json, to_json};
 use super::users::find_user_by_tx;
 use super::{events, Store, StoreError, StoreResult};
-use crate::domain::conversation::truncated;
 use crate::domain::conversation::ConversationKind;
+use crate::domain::event::{Activity, ActivityAuthor, ActivityDetails, ConversationRef, Event, MessagePosted, UserSummary};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::new_id;
 use crate::domain::message::{build_message, ActivityKind, AuthorInput, NewActivity, NewMessage};
@@ -42,20 +42,12 @@ async fn author_user(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, author
     Ok(Some(user))
 }
 
-/// `author` of webhook payloads: the message author plus the user it names.
-fn with_author_user(mut message: Value, user: Option<&User>) -> Value {
-    if let Some(u) = user {
-        message["author"]["user"] = u.truncated();
-    }
-    message
-}
-
 impl Store {
     /// Appends a message; answers 423 once the conversation holds the limit.
     pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
         let limit = self.limits.max_messages_per_conversation;
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let user = author_user(c, &app_id, &conversation_id, &new.author).await?;
                 let now = now_ms();
@@ -94,12 +86,12 @@ impl Store {
                     .bind(author_id)
                     .execute(&mut *c)
                     .await?;
-                let payload = json!({
-                    "conversation": truncated(&conversation_id, kind, details.metadata.as_ref()),
-                    "message": with_author_user(message.clone(), user.as_ref()),
-                    "recentNotifications": [],
-                });
-                events::append(c, &app_id, "conversation:message", Some(&conversation_id), &payload).await?;
+                let posted = MessagePosted {
+                    conversation: ConversationRef::new(&conversation_id, kind, details.metadata.as_ref()),
+                    message: message.clone(),
+                    author_user: user.as_ref().map(UserSummary::from),
+                };
+                events::record(c, &app_id, &Event::MessagePosted(posted)).await?;
                 Ok(message)
             })
         })
@@ -203,7 +195,7 @@ impl Store {
     /// as an event for webhooks and live clients.
     pub async fn post_activity(&self, app_id: &str, conversation_id: &str, activity: NewActivity) -> StoreResult<()> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
                 let user = author_user(c, &app_id, &conversation_id, &activity.author).await?;
@@ -224,15 +216,11 @@ impl Store {
                     }
                 }
                 let author = match &user {
-                    Some(u) => json!({ "type": "user", "userId": u.id, "user": u.truncated() }),
-                    None => json!({ "type": "business" }),
+                    Some(u) => ActivityAuthor::User { user: u.into() },
+                    None => ActivityAuthor::Business,
                 };
-                let trigger = if activity.kind == ActivityKind::Read { "conversation:read" } else { "conversation:typing" };
-                let payload = json!({
-                    "conversation": conversation.truncated(),
-                    "activity": { "type": activity.kind.as_str(), "author": author, "source": { "type": "api" } },
-                });
-                events::append(c, &app_id, trigger, Some(&conversation_id), &payload).await?;
+                let details = ActivityDetails { kind: activity.kind, author, source: json!({ "type": "api" }) };
+                events::record(c, &app_id, &Event::ActivityPosted(Activity { conversation: (&conversation).into(), activity: details })).await?;
                 Ok(())
             })
         })

@@ -154,6 +154,8 @@ impl Store {
     }
 
     /// Runs `op` in a transaction and returns its result once the transaction is durable.
+    /// A write that recorded outbox events (`events::record`) wakes the outbox readers
+    /// after its commit, by itself.
     pub(crate) async fn write<T, F>(&self, op: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -161,21 +163,12 @@ impl Store {
     {
         let (pending, rx) = backend::pending(op);
         self.backend.submit(pending).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// Like [`Store::write`], for operations that append to the event outbox.
-    pub(crate) async fn write_with_events<T, F>(&self, op: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
-    {
-        let out = self.write(op).await;
-        if out.is_ok() {
+        let (outcome, emitted) = rx.await.map_err(|_| StoreError::Closed)?;
+        if emitted {
             self.events_committed.notify_waiters();
             self.events_committed.notify_one();
         }
-        out
+        outcome
     }
 
     pub async fn close(&self) {

@@ -48,7 +48,7 @@ impl Backend for PostgresBackend {
         };
         let outcome: Result<(), sqlx::Error> = async {
             let mut tx = conn.begin().await?;
-            let ok = write.run(&mut Tx::Sqlx(&mut tx)).await;
+            let ok = write.run(&mut Tx::sqlx(&mut tx)).await;
             if ok {
                 tx.commit().await?;
             } else {

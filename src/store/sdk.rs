@@ -15,6 +15,7 @@ use super::users::find_user_tx;
 use super::{events, is_unique_violation, Store, StoreError, StoreResult};
 use crate::domain::conversation::{Conversation, Participant};
 use crate::domain::error::{DomainError, Resource};
+use crate::domain::event::{ClientChange, ClientChangeReason, Event, MergeReason, MergedUsers, Postback, UserUpdateReason, UserUpdated, UsersMerged};
 use crate::domain::ids::new_secret;
 use crate::domain::sdk::{find_action, ClientInput, PostbackRef, SdkClient};
 use crate::domain::time::now_ms;
@@ -107,8 +108,8 @@ async fn detach_elsewhere(c: &mut Tx<'_>, app_id: &str, client_id: &str, keep_us
         client.status = "inactive".into();
         sql::query("DELETE FROM sdk_clients WHERE user_id = $1 AND client_id = $2").bind(&user_id).bind(client_id).execute(&mut *c).await?;
         let user = find_user_tx(c, app_id, &user_id).await?;
-        let payload = json!({ "user": user.truncated(), "client": client.to_v2(), "reason": "sdk", "source": source });
-        events::append(c, app_id, "client:remove", None, &payload).await?;
+        let removed = ClientChange { user: (&user).into(), client, reason: ClientChangeReason::Sdk, source: source.clone() };
+        events::record(c, app_id, &Event::ClientRemoved(removed)).await?;
     }
     Ok(())
 }
@@ -118,12 +119,12 @@ async fn attach_client(c: &mut Tx<'_>, app_id: &str, user: &User, input: &Client
     let (client, attach) = upsert_client(c, app_id, &user.id, input, now_ms()).await?;
     match attach {
         Attach::Added if login => {
-            let payload = json!({ "user": user.truncated(), "client": client.to_v2(), "reason": "sdkLogin", "source": source });
-            events::append(c, app_id, "client:add", None, &payload).await?;
+            let added = ClientChange { user: user.into(), client: client.clone(), reason: ClientChangeReason::SdkLogin, source: source.clone() };
+            events::record(c, app_id, &Event::ClientAdded(added)).await?;
         }
         Attach::Reactivated => {
-            let payload = json!({ "user": user.truncated(), "client": client.to_v2(), "reason": "confirmed", "source": source });
-            events::append(c, app_id, "client:update", None, &payload).await?;
+            let updated = ClientChange { user: user.into(), client: client.clone(), reason: ClientChangeReason::Confirmed, source: source.clone() };
+            events::record(c, app_id, &Event::ClientUpdated(updated)).await?;
         }
         _ => {}
     }
@@ -301,7 +302,7 @@ impl Store {
     /// once) and attaches its client.
     pub async fn sdk_create_user(&self, app_id: &str, user: User, client: Option<ClientInput>) -> StoreResult<(User, String, Option<SdkClient>)> {
         let app_id = app_id.to_string();
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 insert_user_tx(c, &app_id, &user).await?;
                 let token = insert_session(c, &app_id, &user.id).await?;
@@ -321,7 +322,7 @@ impl Store {
     /// Anonymous credentials that do not check out are ignored (nothing is merged).
     pub async fn sdk_login(&self, app_id: &str, external_id: &str, anonymous: Option<(String, String)>, client: Option<ClientInput>, fresh: User, source: Value) -> StoreResult<LoginOutcome> {
         let (app_id, external_id) = (app_id.to_string(), external_id.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let existing = sql::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(&app_id).bind(&external_id).fetch_optional(&mut *c).await?;
                 let existing = existing.as_ref().map(user_from_row).transpose()?;
@@ -335,8 +336,8 @@ impl Store {
                         a.authenticated = true;
                         save_user_tx(c, &app_id, &a).await?;
                         revoke_sessions(c, &a.id).await?;
-                        let payload = json!({ "user": a.truncated(), "reason": "authentication", "source": source });
-                        events::append(c, &app_id, "user:update", None, &payload).await?;
+                        let updated = UserUpdated { user: (&a).into(), reason: UserUpdateReason::Authentication, source: source.clone() };
+                        events::record(c, &app_id, &Event::UserUpdated(updated)).await?;
                         (a, LoginKind::Upgraded)
                     }
                     (None, None) => {
@@ -348,16 +349,15 @@ impl Store {
                     }
                     (Some(s), Some(a)) => {
                         let merged_conversations = merge_users(c, &app_id, &s, &a).await?;
-                        let mut payload = json!({
-                            "mergedUsers": { "surviving": s, "discarded": a },
-                            "reason": "sdkLogin",
-                            "source": source,
-                        });
-                        if let Some(mc) = merged_conversations {
-                            payload["mergedConversations"] = mc;
-                        }
-                        events::append(c, &app_id, "user:merge", None, &payload).await?;
-                        (s, LoginKind::Merged { discarded: a.id.clone() })
+                        let discarded = a.id.clone();
+                        let merged = UsersMerged {
+                            merged_users: MergedUsers { surviving: s.clone(), discarded: a },
+                            merged_conversations,
+                            reason: MergeReason::SdkLogin,
+                            source: source.clone(),
+                        };
+                        events::record(c, &app_id, &Event::UsersMerged(merged)).await?;
+                        (s, LoginKind::Merged { discarded })
                     }
                     (Some(s), None) => (s, LoginKind::Existing),
                 };
@@ -379,7 +379,7 @@ impl Store {
     /// id, every SDK client of the user. Anonymous users also lose their session tokens.
     pub async fn sdk_logout(&self, app_id: &str, user_id: &str, client_id: Option<String>, source: Value) -> StoreResult<()> {
         let (app_id, user_id) = (app_id.to_string(), user_id.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let user = find_user_tx(c, &app_id, &user_id).await?;
                 let rows: Vec<(String,)> = match &client_id {
@@ -390,8 +390,8 @@ impl Store {
                     let mut client: SdkClient = from_json(&body)?;
                     client.status = "inactive".into();
                     sql::query("DELETE FROM sdk_clients WHERE user_id = $1 AND client_id = $2").bind(&user.id).bind(&client.id).execute(&mut *c).await?;
-                    let payload = json!({ "user": user.truncated(), "client": client.to_v2(), "reason": "sdk", "source": source });
-                    events::append(c, &app_id, "client:remove", None, &payload).await?;
+                    let removed = ClientChange { user: (&user).into(), client, reason: ClientChangeReason::Sdk, source: source.clone() };
+                    events::record(c, &app_id, &Event::ClientRemoved(removed)).await?;
                 }
                 if user.external_id.is_none() {
                     revoke_sessions(c, &user.id).await?;
@@ -405,7 +405,7 @@ impl Store {
     /// Records what a client says about itself (info, push token, last seen).
     pub async fn sdk_touch_client(&self, app_id: &str, user: &User, input: ClientInput) -> StoreResult<SdkClient> {
         let (app_id, user) = (app_id.to_string(), user.clone());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let source = json!({ "type": input.platform });
                 attach_client(c, &app_id, &user, &input, &source, false).await
@@ -494,7 +494,7 @@ impl Store {
     /// `conversation:postback`.
     pub async fn sdk_postback(&self, app_id: &str, conversation_id: &str, user: &User, postback: PostbackRef, source: Value) -> StoreResult<Value> {
         let (app_id, conversation_id, user) = (app_id.to_string(), conversation_id.to_string(), user.clone());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
                 let postback = match postback {
@@ -514,8 +514,8 @@ impl Store {
                         json!({ "payload": action["payload"], "metadata": action.get("metadata").cloned().unwrap_or(Value::Null) })
                     }
                 };
-                let payload = json!({ "conversation": conversation.truncated(), "postback": postback, "user": user, "source": source });
-                events::append(c, &app_id, "conversation:postback", Some(&conversation_id), &payload).await?;
+                let received = Postback { conversation: (&conversation).into(), postback: postback.clone(), user, source };
+                events::record(c, &app_id, &Event::PostbackReceived(received)).await?;
                 Ok(postback)
             })
         })

@@ -6,6 +6,9 @@
 //! thread and costs a thread hand-off (~50 µs) per statement; the single SQLite writer
 //! runs every write of the server, so it calls SQLite directly instead.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Column, Row as _, ValueRef};
 
@@ -211,20 +214,54 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 
-/// Where a query runs.
-pub enum Tx<'c> {
-    /// The SQLite writer's own connection, inside its transaction.
+/// `$first, $first+1, …`: `count` numbered placeholders, for `IN (…)` lists and multi-row
+/// `VALUES`.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Where a write's queries run: a connection inside its transaction.
+pub struct Tx<'c> {
+    conn: TxConn<'c>,
+    /// Raised when the write records an outbox event, so that the store wakes the outbox
+    /// readers once it has committed (see `events::record`).
+    emitted: Option<Arc<AtomicBool>>,
+}
+
+enum TxConn<'c> {
+    /// The SQLite writer's own connection.
     Lite(&'c mut rusqlite::Connection),
-    /// An sqlx connection inside a PostgreSQL transaction.
+    /// An sqlx connection (PostgreSQL).
     Sqlx(&'c mut AnyConnection),
+}
+
+impl<'c> Tx<'c> {
+    pub fn lite(conn: &'c mut rusqlite::Connection) -> Tx<'c> {
+        Tx { conn: TxConn::Lite(conn), emitted: None }
+    }
+
+    pub fn sqlx(conn: &'c mut AnyConnection) -> Tx<'c> {
+        Tx { conn: TxConn::Sqlx(conn), emitted: None }
+    }
+
+    /// Where to say that this write recorded an event.
+    pub(crate) fn report_events_to(&mut self, flag: Arc<AtomicBool>) {
+        self.emitted = Some(flag);
+    }
+
+    pub(crate) fn note_event(&mut self) {
+        if let Some(flag) = &self.emitted {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Tx<'_> {
     /// Runs several `;`-separated statements without parameters.
     pub async fn execute_batch(&mut self, sql: &str) -> StoreResult<()> {
-        match self {
-            Tx::Lite(c) => c.execute_batch(sql).map_err(StoreError::from),
-            Tx::Sqlx(c) => {
+        match &mut self.conn {
+            TxConn::Lite(c) => c.execute_batch(sql).map_err(StoreError::from),
+            TxConn::Sqlx(c) => {
                 use sqlx::Executor;
                 c.execute(sql).await?;
                 Ok(())
@@ -241,9 +278,9 @@ pub trait Executor<'e>: Send {
 impl<'e, 'c: 'e> Executor<'e> for &'e mut Tx<'c> {
     fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
         Box::pin(async move {
-            match self {
-                Tx::Lite(c) => run_lite(c, sql, &args, want_rows),
-                Tx::Sqlx(c) => run_sqlx(&mut **c, sql, args, want_rows).await,
+            match &mut self.conn {
+                TxConn::Lite(c) => run_lite(c, sql, &args, want_rows),
+                TxConn::Sqlx(c) => run_sqlx(&mut **c, sql, args, want_rows).await,
             }
         })
     }

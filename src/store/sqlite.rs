@@ -114,7 +114,7 @@ async fn run_batch(conn: &mut rusqlite::Connection, batch: &mut [Box<dyn Pending
     if let [w] = batch {
         // A lone write needs no savepoint: on failure the whole transaction is undone.
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        if w.run(&mut Tx::Lite(conn)).await {
+        if w.run(&mut Tx::lite(conn)).await {
             conn.execute_batch("COMMIT")?;
         } else {
             conn.execute_batch("ROLLBACK")?;
@@ -125,7 +125,7 @@ async fn run_batch(conn: &mut rusqlite::Connection, batch: &mut [Box<dyn Pending
     // open after a rollback to it, ready for the next write.
     conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT w")?;
     for w in batch.iter_mut() {
-        if w.run(&mut Tx::Lite(conn)).await {
+        if w.run(&mut Tx::lite(conn)).await {
             conn.execute_batch("RELEASE w; SAVEPOINT w")?;
         } else {
             conn.execute_batch("ROLLBACK TO w")?;
@@ -159,7 +159,7 @@ impl Backend for SqliteBackend {
             })
         });
         self.submit(w).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        rx.await.map_err(|_| StoreError::Closed)?.0
     }
 
     async fn applied_migrations(&self) -> StoreResult<Vec<i64>> {
@@ -171,7 +171,7 @@ impl Backend for SqliteBackend {
             })
         });
         self.submit(w).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        rx.await.map_err(|_| StoreError::Closed)?.0
     }
 
     async fn close(&self) {

@@ -1,11 +1,11 @@
 //! Users and their email identities.
 
-use serde_json::json;
 use super::sql::{self, Tx};
 
 use super::rows::{from_json, to_json};
 use super::{events, is_unique_violation, Store, StoreError, StoreResult};
 use crate::domain::error::Resource;
+use crate::domain::event::{Event, UserRemoved, UserUpdated};
 use crate::domain::ids::is_id;
 use crate::domain::time::now_ms;
 use crate::domain::user::User;
@@ -94,10 +94,10 @@ impl Store {
         }
     }
 
-    /// Replaces a user's document; `reason`, when given, records a `user:update` event.
-    pub async fn save_user(&self, app_id: &str, user: User, update_event: Option<serde_json::Value>) -> StoreResult<User> {
+    /// Replaces a user's document; `update_event`, when given, is recorded with it.
+    pub async fn save_user(&self, app_id: &str, user: User, update_event: Option<UserUpdated>) -> StoreResult<User> {
         let app_id = app_id.to_string();
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
                     .bind(to_json(&user))
@@ -114,8 +114,8 @@ impl Store {
                     return Err(StoreError::not_found(Resource::User));
                 }
                 write_identities(c, &app_id, &user).await?;
-                if let Some(payload) = update_event {
-                    events::append(c, &app_id, "user:update", None, &payload).await?;
+                if let Some(updated) = update_event {
+                    events::record(c, &app_id, &Event::UserUpdated(updated)).await?;
                 }
                 Ok(user)
             })
@@ -140,7 +140,7 @@ impl Store {
     /// participations, and records `user:remove`.
     pub async fn delete_user(&self, app_id: &str, id_or_external: &str) -> StoreResult<User> {
         let (app_id, key) = (app_id.to_string(), id_or_external.to_string());
-        self.write_with_events(move |c| {
+        self.write(move |c| {
             Box::pin(async move {
                 let user = find_user_tx(c, &app_id, &key).await?;
                 sql::query(
@@ -152,7 +152,7 @@ impl Store {
                 .await?;
                 sql::query("DELETE FROM participants WHERE user_id = $1").bind(&user.id).execute(&mut *c).await?;
                 sql::query("DELETE FROM users WHERE id = $1").bind(&user.id).execute(&mut *c).await?;
-                events::append(c, &app_id, "user:remove", None, &json!({ "user": user.truncated() })).await?;
+                events::record(c, &app_id, &Event::UserRemoved(UserRemoved { user: (&user).into() })).await?;
                 Ok(user)
             })
         })

@@ -74,7 +74,9 @@ impl Sdk {
 
     async fn events(&self, kind: &str) -> Vec<Value> {
         let all = self.app.store.events_after(&self.app_id, 0, 10_000).await.unwrap();
-        all.into_iter().filter(|e| e.kind == kind).map(|e| e.payload).collect()
+        // As a webhook that asked for full sources would receive it.
+        let shaping = sunbeam::wire::webhook::Shaping { full_users: None, include_full_source: true };
+        all.into_iter().filter(|e| e.trigger().as_str() == kind).map(|e| sunbeam::wire::webhook::payload(&e.event, &shaping)).collect()
     }
 }
 

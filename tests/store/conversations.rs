@@ -27,7 +27,7 @@ fn text(author: serde_json::Value, t: &str) -> sunbeam::domain::message::NewMess
 }
 
 async fn event_kinds(store: &Store, app: &str) -> Vec<String> {
-    store.events_after(app, 0, 1000).await.unwrap().into_iter().map(|e| e.kind).collect()
+    store.events_after(app, 0, 1000).await.unwrap().into_iter().map(|e| e.trigger().as_str().to_string()).collect()
 }
 
 async fn scenario(store: &Store) {

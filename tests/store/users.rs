@@ -1,5 +1,6 @@
 //! Users: anonymous and identified, externalId unique per app, email identities, events.
 
+use sunbeam::domain::event::{Event, Trigger, UserUpdateReason, UserUpdated};
 use serde_json::json;
 use sunbeam::domain::app::new_app;
 use sunbeam::domain::error::Resource;
@@ -72,14 +73,14 @@ async fn scenario(store: &Store) {
     // Saving replaces the document and the identities, and may record user:update.
     let before = store.events_after(&a, 0, 1000).await.unwrap().len();
     let changed = update_user(&ann, json!({"profile": {"surname": "Lee"}, "identities": [{"type": "email", "value": "ann@new.io"}]})).unwrap();
-    let saved = store.save_user(&a, changed.clone(), Some(json!({"user": changed.truncated(), "reason": "authentication"}))).await.unwrap();
+    let saved = store.save_user(&a, changed.clone(), Some(UserUpdated { user: (&changed).into(), reason: UserUpdateReason::Authentication, source: json!({"type": "api"}) })).await.unwrap();
     assert_eq!(saved, changed);
     assert_eq!(store.get_user(&a, "ann").await.unwrap(), changed);
     assert_eq!(ids(&store.users_by_email(&a, "ann@example.com").await.unwrap()), vec![twin.id.as_str()]);
     assert_eq!(ids(&store.users_by_email(&a, "ANN@new.io").await.unwrap()), vec![ann.id.as_str()]);
     let events = store.events_after(&a, 0, 1000).await.unwrap();
     assert_eq!(events.len(), before + 1);
-    assert_eq!(events.last().unwrap().kind, "user:update");
+    assert_eq!(events.last().unwrap().trigger(), Trigger::UserUpdate);
     // Saving without an event records none.
     store.save_user(&a, scrub_personal_information(&changed), None).await.unwrap();
     assert_eq!(store.events_after(&a, 0, 1000).await.unwrap().len(), before + 1);
@@ -101,9 +102,9 @@ async fn scenario(store: &Store) {
     assert!(is_not_found(&store.delete_user(&a, "ann").await, Resource::User));
     assert!(is_not_found(&store.delete_user(&b, &anon1.id).await, Resource::User));
     let last = store.events_after(&a, 0, 1000).await.unwrap().pop().unwrap();
-    assert_eq!(last.kind, "user:remove");
-    assert_eq!(last.payload["user"]["id"], ann.id.as_str());
-    assert_eq!(last.payload["user"]["externalId"], "ann");
+    let Event::UserRemoved(removed_event) = last.event else { panic!("user:remove was recorded last, not {:?}", last.event) };
+    assert_eq!(removed_event.user.id, ann.id);
+    assert_eq!(removed_event.user.external_id.as_deref(), Some("ann"));
     store.delete_user(&a, &twin.id).await.unwrap();
     assert!(store.users_by_email(&a, "ann@example.com").await.unwrap().is_empty());
     let again = store.create_user(&a, user(json!({"externalId": "ann"}))).await.unwrap();
