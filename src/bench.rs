@@ -20,6 +20,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use crate::config::ServeConfig;
+use crate::domain::event::Trigger;
 use crate::server::{bootstrap, Bootstrap, Server};
 
 #[derive(Debug, Clone, Args)]
@@ -528,7 +529,7 @@ mod webhooks {
             .call(
                 reqwest::Method::POST,
                 &format!("/v2/apps/{}/integrations", target.app_id),
-                Some(json!({"type": "custom", "webhooks": [{"target": hook_url, "triggers": ["conversation:message"]}]})),
+                Some(json!({"type": "custom", "webhooks": [{"target": hook_url, "triggers": [Trigger::ConversationMessage.as_str()]}]})),
             )
             .await?;
         let user = target.call(reqwest::Method::POST, &format!("/v2/apps/{}/users", target.app_id), Some(json!({"externalId": "bench-webhooks"}))).await?;
