@@ -84,11 +84,34 @@ impl Principal {
     }
 }
 
+/// An HS256 JWT whose header has been read but whose signature is not yet checked: the
+/// token and the key (`kid`) it names, which the caller looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jwt {
+    pub token: String,
+    pub key_id: String,
+}
+
+impl Jwt {
+    /// Reads a compact JWT's header. The declared algorithm must be HS256, so that a token
+    /// cannot pick `none` or an algorithm we would verify differently; the key id is
+    /// required, since it names the secret to verify with.
+    pub fn parse(token: &str) -> Result<Jwt, DomainError> {
+        let token = token.trim();
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unauthorized("Invalid JWT header: only HS256 signed tokens are accepted"))?;
+        if header.alg != Algorithm::HS256 {
+            return Err(unauthorized("Invalid JWT header: only HS256 signed tokens are accepted"));
+        }
+        let key_id = header.kid.filter(|k| !k.is_empty()).ok_or_else(|| unauthorized("Invalid JWT header: missing key id (kid)"))?;
+        Ok(Jwt { token: token.to_string(), key_id })
+    }
+}
+
 /// Credentials as presented in the `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credentials {
     Basic { key_id: String, secret: String },
-    Bearer { token: String, key_id: String },
+    Bearer(Jwt),
 }
 
 fn unauthorized(msg: &str) -> DomainError {
@@ -110,12 +133,7 @@ impl Credentials {
             }
             Ok(Credentials::Basic { key_id: key_id.to_string(), secret: secret.to_string() })
         } else if kind.eq_ignore_ascii_case("bearer") {
-            let header = jsonwebtoken::decode_header(rest).map_err(|_| unauthorized("Invalid JWT header: only HS256 signed tokens are accepted"))?;
-            if header.alg != Algorithm::HS256 {
-                return Err(unauthorized("Invalid JWT header: only HS256 signed tokens are accepted"));
-            }
-            let key_id = header.kid.filter(|k| !k.is_empty()).ok_or_else(|| unauthorized("Invalid JWT header: missing key id (kid)"))?;
-            Ok(Credentials::Bearer { token: rest.to_string(), key_id })
+            Jwt::parse(rest).map(Credentials::Bearer)
         } else {
             Err(unauthorized("Unsupported authorization scheme"))
         }
@@ -123,33 +141,47 @@ impl Credentials {
 
     pub fn key_id(&self) -> &str {
         match self {
-            Credentials::Basic { key_id, .. } | Credentials::Bearer { key_id, .. } => key_id,
+            Credentials::Basic { key_id, .. } | Credentials::Bearer(Jwt { key_id, .. }) => key_id,
         }
     }
 }
 
-/// The claims we read from a JWT. Everything else in it is ignored.
+/// The claims we read from a JWT. Everything else in it is ignored; a claim of the wrong
+/// type (a numeric `external_id`) makes the token invalid, as on the hosted service.
 #[derive(Debug, Deserialize)]
-pub struct Claims {
-    pub scope: Option<String>,
-    pub external_id: Option<String>,
+struct Claims {
+    scope: Option<String>,
+    external_id: Option<String>,
     #[serde(rename = "userId")]
-    pub user_id: Option<String>,
-    #[serde(rename = "appId")]
-    pub app_id: Option<String>,
+    user_id: Option<String>,
 }
 
-/// What a verified token claims to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenScope {
+/// What a verified token's `scope` claims it is.
+enum Claimed {
     Business(Scope),
-    /// An end user (`scope: "user"` with `external_id`, or legacy `"appUser"` with `userId`):
-    /// valid only on the SDK API.
-    EndUser { external_id: String },
+    /// `scope: "user"` with `external_id`, or the legacy `"appUser"` with `userId` (or
+    /// `external_id`): the external id, when the token names a non-empty one.
+    EndUser(Option<String>),
+    /// No scope, or one we do not know.
+    Unknown,
 }
 
-/// Verifies an HS256 token with the key's secret and returns its claims.
-pub fn verify_jwt(token: &str, secret: &str) -> Result<Claims, DomainError> {
+impl Claims {
+    fn claimed(&self) -> Claimed {
+        let nonempty = |v: &Option<String>| v.clone().filter(|e| !e.is_empty());
+        match self.scope.as_deref() {
+            Some("account") => Claimed::Business(Scope::Account),
+            Some("app") => Claimed::Business(Scope::App),
+            Some("integration") => Claimed::Business(Scope::Integration),
+            Some("user") => Claimed::EndUser(nonempty(&self.external_id)),
+            Some("appUser") => Claimed::EndUser(nonempty(&self.user_id).or_else(|| nonempty(&self.external_id))),
+            _ => Claimed::Unknown,
+        }
+    }
+}
+
+/// Checks an HS256 token's signature (and `exp`, when present) with its key's secret.
+fn decode_claims(token: &str, secret: &str) -> Result<Claims, EndUserRefusal> {
     let mut validation = Validation::new(Algorithm::HS256);
     // The hosted service does not require `exp`; when present it is enforced.
     validation.required_spec_claims.clear();
@@ -159,52 +191,96 @@ pub fn verify_jwt(token: &str, secret: &str) -> Result<Claims, DomainError> {
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
         .map(|d| d.claims)
         .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => unauthorized("The JWT has expired"),
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => unauthorized("Invalid JWT signature"),
-            _ => unauthorized("Invalid JWT"),
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => EndUserRefusal::Expired,
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => EndUserRefusal::BadSignature,
+            _ => EndUserRefusal::Invalid,
         })
-}
-
-/// Reads the scope a verified token claims, refusing one its key cannot grant.
-pub fn token_scope(claims: &Claims, owner: &KeyOwner) -> Result<TokenScope, DomainError> {
-    let scope = claims.scope.as_deref().ok_or_else(|| unauthorized("Invalid JWT: missing scope claim"))?;
-    let claimed = match scope {
-        "account" => Scope::Account,
-        "app" => Scope::App,
-        "integration" => Scope::Integration,
-        "user" | "appUser" => {
-            let external_id = if scope == "user" { claims.external_id.clone() } else { claims.user_id.clone().or_else(|| claims.external_id.clone()) };
-            let external_id = external_id.filter(|e| !e.is_empty()).ok_or_else(|| unauthorized("Invalid JWT: a user token needs external_id"))?;
-            return match owner {
-                KeyOwner::App { .. } | KeyOwner::Account => Ok(TokenScope::EndUser { external_id }),
-                KeyOwner::Integration { .. } => Err(unauthorized("Invalid JWT: an integration key cannot sign user tokens")),
-            };
-        }
-        _ => return Err(unauthorized("Invalid JWT: unknown scope")),
-    };
-    if claimed != owner.scope() {
-        return Err(unauthorized("Invalid JWT: the scope claimed is not the scope of its key"));
-    }
-    Ok(TokenScope::Business(claimed))
 }
 
 /// Authenticates business-API credentials against the key they name.
 pub fn authenticate(credentials: &Credentials, grant: &KeyGrant) -> Result<Principal, DomainError> {
+    let principal = || Principal { key_id: grant.key_id.clone(), owner: grant.owner.clone() };
     match credentials {
         Credentials::Basic { secret, .. } => {
             if bool::from(secret.as_bytes().ct_eq(grant.secret.as_bytes())) {
-                Ok(Principal { key_id: grant.key_id.clone(), owner: grant.owner.clone() })
+                Ok(principal())
             } else {
                 Err(unauthorized("Invalid credentials"))
             }
         }
-        Credentials::Bearer { token, .. } => {
-            let claims = verify_jwt(token, &grant.secret)?;
-            match token_scope(&claims, &grant.owner)? {
-                TokenScope::Business(_) => Ok(Principal { key_id: grant.key_id.clone(), owner: grant.owner.clone() }),
-                TokenScope::EndUser { .. } => Err(unauthorized("User tokens cannot be used with the v2 API")),
+        Credentials::Bearer(jwt) => {
+            let claims = decode_claims(&jwt.token, &grant.secret).map_err(|r| unauthorized(&r.to_string()))?;
+            match claims.claimed() {
+                Claimed::Business(scope) if scope == grant.owner.scope() => Ok(principal()),
+                Claimed::Business(_) => Err(unauthorized("Invalid JWT: the scope claimed is not the scope of its key")),
+                Claimed::EndUser(_) => Err(unauthorized("User tokens cannot be used with the v2 API")),
+                Claimed::Unknown if claims.scope.is_none() => Err(unauthorized("Invalid JWT: missing scope claim")),
+                Claimed::Unknown => Err(unauthorized("Invalid JWT: unknown scope")),
             }
         }
+    }
+}
+
+/// An end user proven by a user JWT: the external id the business gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedUser {
+    pub external_id: String,
+}
+
+/// Why a user JWT proves nobody. Each caller turns it into its own wire error (the SDK
+/// API's error body, a Bayeux subscribe error); the text is safe to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EndUserRefusal {
+    /// Not a token we can read: wrong algorithm, malformed, claims of the wrong type, or
+    /// not for the key it was checked with.
+    #[error("Invalid JWT")]
+    Invalid,
+    #[error("Invalid JWT signature")]
+    BadSignature,
+    #[error("The JWT has expired")]
+    Expired,
+    /// Authentic, but signed by an account or integration key: only app keys sign user tokens.
+    #[error("Invalid JWT: user tokens are signed with an app key")]
+    NotAnAppKey,
+    /// Authentic, but signed by a key of another app.
+    #[error("Invalid JWT: the key does not belong to this app")]
+    OtherApp,
+    /// Authentic, but its scope is not an end user's (a business scope, an unknown or no scope).
+    #[error("Invalid scope")]
+    NotUserScope,
+    /// A user scope without the external id it must name.
+    #[error("Invalid JWT: a user token needs external_id")]
+    MissingExternalId,
+}
+
+/// The one check of an end-user credential, shared by the SDK API and the realtime
+/// subscribe: `jwt` (already looked up: `grant` is the key its `kid` names) must prove a
+/// user of app `app_id`.
+///
+/// The rule, as on the hosted service: user JWTs are signed with an **app key of that
+/// app** (sdk-protocol §3 "Verify HS256 against the key whose id is `kid`"; the hosted
+/// docs: "JWTs are signed with an app API key with a scope of appUser"). An account key
+/// or an integration key never signs a user token, even though an account key reaches
+/// every app on the business API: a user token goes to browsers, and a leaked one must
+/// not be mintable from a key that was meant to stay on a server for all apps. Scope
+/// `user` names the user in `external_id`, the legacy `appUser` in `userId`.
+///
+/// The signature is checked first, so that a forged token learns nothing about the key
+/// it names; only an authentic token is told it belongs to another app or scope.
+pub fn verify_end_user(jwt: &Jwt, grant: &KeyGrant, app_id: &str) -> Result<VerifiedUser, EndUserRefusal> {
+    if jwt.key_id != grant.key_id {
+        return Err(EndUserRefusal::Invalid);
+    }
+    let claims = decode_claims(&jwt.token, &grant.secret)?;
+    match &grant.owner {
+        KeyOwner::App { app_id: own } if own == app_id => {}
+        KeyOwner::App { .. } => return Err(EndUserRefusal::OtherApp),
+        KeyOwner::Account | KeyOwner::Integration { .. } => return Err(EndUserRefusal::NotAnAppKey),
+    }
+    match claims.claimed() {
+        Claimed::EndUser(Some(external_id)) => Ok(VerifiedUser { external_id }),
+        Claimed::EndUser(None) => Err(EndUserRefusal::MissingExternalId),
+        Claimed::Business(_) | Claimed::Unknown => Err(EndUserRefusal::NotUserScope),
     }
 }
 
@@ -244,14 +320,78 @@ mod tests {
 
     #[test]
     fn user_tokens_are_not_business_credentials() {
-        let t = jwt(json!({"scope": "user", "external_id": "u1"}), "app_1", "sekrit");
-        let c = Credentials::parse(&format!("Bearer {t}")).unwrap();
-        assert!(authenticate(&c, &app_grant()).is_err());
-        let claims = verify_jwt(&t, "sekrit").unwrap();
-        assert_eq!(token_scope(&claims, &app_grant().owner).unwrap(), TokenScope::EndUser { external_id: "u1".into() });
-        let legacy = jwt(json!({"scope": "appUser", "userId": "u2"}), "app_1", "sekrit");
-        let claims = verify_jwt(&legacy, "sekrit").unwrap();
-        assert_eq!(token_scope(&claims, &app_grant().owner).unwrap(), TokenScope::EndUser { external_id: "u2".into() });
+        for claims in [json!({"scope": "user", "external_id": "u1"}), json!({"scope": "appUser", "userId": "u2"})] {
+            let t = jwt(claims, "app_1", "sekrit");
+            let c = Credentials::parse(&format!("Bearer {t}")).unwrap();
+            assert_eq!(authenticate(&c, &app_grant()), Err(unauthorized("User tokens cannot be used with the v2 API")));
+        }
+    }
+
+    /// What [`verify_end_user`] accepts and refuses, for a request on app `a1`.
+    #[test]
+    fn end_user_tokens_are_user_scoped_and_signed_by_an_app_key_of_that_app() {
+        use EndUserRefusal::*;
+        let app_key = KeyOwner::App { app_id: "a1".into() };
+        let other_app_key = KeyOwner::App { app_id: "a2".into() };
+        let integration_key = KeyOwner::Integration { app_id: "a1".into(), integration_id: "i1".into() };
+        let user = |external_id: &str| json!({"scope": "user", "external_id": external_id});
+        let hs512 = {
+            let mut h = Header::new(Algorithm::HS512);
+            h.kid = Some("k1".into());
+            encode(&h, &user("ann"), &EncodingKey::from_secret(b"sekrit")).unwrap()
+        };
+        let unsigned = format!("{}.{}.", B64.encode(r#"{"alg":"none","kid":"k1"}"#), B64.encode(r#"{"scope":"user","external_id":"ann"}"#));
+        let later = crate::domain::time::now_ms() / 1000 + 3600;
+        // (what, token signed with "sekrit" by key "k1" unless said, the key's owner, the answer)
+        let cases: Vec<(&str, String, &KeyOwner, Result<&str, EndUserRefusal>)> = vec![
+            ("scope user + external_id, app key of this app", jwt(user("ann"), "k1", "sekrit"), &app_key, Ok("ann")),
+            ("legacy scope appUser + userId", jwt(json!({"scope": "appUser", "userId": "bob"}), "k1", "sekrit"), &app_key, Ok("bob")),
+            ("legacy scope appUser + external_id", jwt(json!({"scope": "appUser", "external_id": "bob"}), "k1", "sekrit"), &app_key, Ok("bob")),
+            ("an exp in the future", jwt(json!({"scope": "user", "external_id": "ann", "exp": later}), "k1", "sekrit"), &app_key, Ok("ann")),
+            ("app key of another app", jwt(user("ann"), "k1", "sekrit"), &other_app_key, Err(OtherApp)),
+            ("account key", jwt(user("ann"), "k1", "sekrit"), &KeyOwner::Account, Err(NotAnAppKey)),
+            ("integration key of this app", jwt(user("ann"), "k1", "sekrit"), &integration_key, Err(NotAnAppKey)),
+            ("scope app", jwt(json!({"scope": "app"}), "k1", "sekrit"), &app_key, Err(NotUserScope)),
+            ("scope account", jwt(json!({"scope": "account", "external_id": "ann"}), "k1", "sekrit"), &app_key, Err(NotUserScope)),
+            ("scope integration", jwt(json!({"scope": "integration"}), "k1", "sekrit"), &app_key, Err(NotUserScope)),
+            ("an unknown scope", jwt(json!({"scope": "admin", "external_id": "ann"}), "k1", "sekrit"), &app_key, Err(NotUserScope)),
+            ("no scope", jwt(json!({"external_id": "ann"}), "k1", "sekrit"), &app_key, Err(NotUserScope)),
+            ("scope user without external_id", jwt(json!({"scope": "user"}), "k1", "sekrit"), &app_key, Err(MissingExternalId)),
+            ("scope user with an empty external_id", jwt(user(""), "k1", "sekrit"), &app_key, Err(MissingExternalId)),
+            ("scope user naming the user in userId", jwt(json!({"scope": "user", "userId": "ann"}), "k1", "sekrit"), &app_key, Err(MissingExternalId)),
+            ("legacy appUser without userId", jwt(json!({"scope": "appUser"}), "k1", "sekrit"), &app_key, Err(MissingExternalId)),
+            ("a numeric external_id", jwt(json!({"scope": "user", "external_id": 42}), "k1", "sekrit"), &app_key, Err(Invalid)),
+            ("expired", jwt(json!({"scope": "user", "external_id": "ann", "exp": 1_000_000}), "k1", "sekrit"), &app_key, Err(Expired)),
+            ("signed with another secret", jwt(user("ann"), "k1", "not the secret"), &app_key, Err(BadSignature)),
+            ("forged, naming another app's key", jwt(user("ann"), "k1", "not the secret"), &other_app_key, Err(BadSignature)),
+            ("forged, naming an account key", jwt(user("ann"), "k1", "not the secret"), &KeyOwner::Account, Err(BadSignature)),
+            ("naming another key than the one looked up", jwt(user("ann"), "k2", "sekrit"), &app_key, Err(Invalid)),
+            ("HS512", hs512, &app_key, Err(Invalid)),
+            ("alg none", unsigned, &app_key, Err(Invalid)),
+            ("not a JWT", "not.a.jwt".into(), &app_key, Err(Invalid)),
+        ];
+        for (what, token, owner, want) in cases {
+            let grant = KeyGrant { key_id: "k1".into(), secret: "sekrit".into(), owner: owner.clone() };
+            // Header checks come first for a caller that parses; a token past them is checked alone too.
+            let key_id = Jwt::parse(&token).map(|j| j.key_id).unwrap_or_else(|_| "k1".into());
+            let got = verify_end_user(&Jwt { token, key_id }, &grant, "a1");
+            assert_eq!(got, want.map(|e| VerifiedUser { external_id: e.into() }), "{what}");
+        }
+    }
+
+    #[test]
+    fn the_header_admits_only_hs256_tokens_with_a_kid() {
+        let ok = jwt(json!({"scope": "user", "external_id": "ann"}), "k1", "sekrit");
+        assert_eq!(Jwt::parse(&ok).unwrap(), Jwt { token: ok.clone(), key_id: "k1".into() });
+        let hs512 = {
+            let mut h = Header::new(Algorithm::HS512);
+            h.kid = Some("k1".into());
+            encode(&h, &json!({"scope": "user"}), &EncodingKey::from_secret(b"sekrit")).unwrap()
+        };
+        let nokid = encode(&Header::new(Algorithm::HS256), &json!({"scope": "user"}), &EncodingKey::from_secret(b"sekrit")).unwrap();
+        for bad in [hs512, nokid, "not.a.jwt".into(), String::new()] {
+            assert!(Jwt::parse(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::auth::Credentials;
+use super::auth::{Credentials, Jwt};
 use super::conversation::{Conversation, Participant};
 use super::error::{DomainError, DomainResult};
 use super::message::content::{parse_content, ContentOrigin};
@@ -25,19 +25,14 @@ pub enum EndUserCredentials {
     /// `Basic base64(appUserId:sessionToken)`: an anonymous user.
     Session { app_user_id: String, token: String },
     /// `Bearer <jwt>`: an identified user (`scope: "user"`/`"appUser"`).
-    Jwt { token: String, key_id: String },
+    Jwt(Jwt),
 }
 
 pub fn parse_end_user_auth(header: &str) -> DomainResult<EndUserCredentials> {
     Ok(match Credentials::parse(header)? {
         Credentials::Basic { key_id, secret } => EndUserCredentials::Session { app_user_id: key_id, token: secret },
-        Credentials::Bearer { token, key_id } => EndUserCredentials::Jwt { token, key_id },
+        Credentials::Bearer(jwt) => EndUserCredentials::Jwt(jwt),
     })
-}
-
-/// Is a verified JWT's `scope` one an end user may hold? (Anything else is 403 "Invalid scope".)
-pub fn is_end_user_scope(scope: Option<&str>) -> bool {
-    matches!(scope, Some("user" | "appUser"))
 }
 
 /// The platform named by `x-smooch-sdk` (`web/smooch/5.6.0` → `web`).
@@ -544,7 +539,6 @@ mod tests {
     fn credentials_and_profile_updates() {
         let basic = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "u1:tok"));
         assert_eq!(parse_end_user_auth(&basic).unwrap(), EndUserCredentials::Session { app_user_id: "u1".into(), token: "tok".into() });
-        assert!(is_end_user_scope(Some("appUser")) && !is_end_user_scope(Some("app")));
         assert_eq!(platform_of_sdk("web/smooch/5.6.0"), Some("web"));
         let u = new_user("u".into(), 0, json!({}), false).unwrap();
         let v = update_app_user(&u, &json!({"givenName": "Ann", "properties": {"plan": "gold"}})).unwrap();

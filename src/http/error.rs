@@ -56,14 +56,20 @@ impl From<DomainError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        // Internals are logged, never shown: what failed inside is the operator's to read.
+        let internal = |kind: &str, e: &StoreError| {
+            tracing::error!(error = %e, kind, "store failure");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end")
+        };
         match e {
             StoreError::Domain(d) => d.into(),
             StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The server is shutting down"),
-            other => {
-                // Internals are logged, never shown.
-                tracing::error!(error = %other, "store failure");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end")
-            }
+            StoreError::Database(_) | StoreError::Sqlite(_) => internal("database", &e),
+            StoreError::Commit(_) => internal("commit", &e),
+            StoreError::Corrupt(_) => internal("corrupt data", &e),
+            // Only at start-up, before any request; mapped all the same.
+            StoreError::Config(_) => internal("configuration", &e),
+            StoreError::Startup(_) => internal("start-up", &e),
         }
     }
 }

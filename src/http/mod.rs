@@ -9,6 +9,8 @@ mod apps;
 mod attachments;
 /// Conversations.
 mod conversations;
+/// Realtime delivery's `/faye` endpoint: WebSocket, long-polling, JSONP callback-polling.
+mod faye;
 /// The error envelope, mapped once.
 pub mod error;
 /// Body, query and credential extractors.
@@ -78,7 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v2)
         .merge(sdk::router())
         .merge(attachments::router())
-        .merge(crate::realtime::http::router())
+        .merge(faye::router())
         .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,9 +17,9 @@ use super::extract::{JsonBody, QueryMap};
 use super::paging::base_url;
 use super::AppState;
 use crate::domain::app::App;
-use crate::domain::auth::{token_scope, verify_jwt, KeyOwner, TokenScope};
+use crate::domain::auth::{verify_end_user, EndUserRefusal};
 use crate::domain::conversation::{update_details, Conversation, ConversationDetails, ConversationKind, NewConversation, UserRef};
-use crate::domain::error::DomainError;
+use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::{is_id, new_id};
 use crate::domain::integration::is_sdk;
 use crate::domain::message::{ActivityKind, AuthorInput, NewActivity, NewMessage};
@@ -29,9 +29,9 @@ use crate::domain::user::{new_user, User};
 use crate::store::messages::MessageCursor;
 use crate::store::StoreError;
 
-/// SDK history pages.
-const PAGE: i64 = 100;
-/// SDK conversation-list pages.
+/// Messages in one page of SDK history (`GET …/messages?before=<seconds>`).
+const MESSAGES_PAGE: i64 = 100;
+/// Conversations in one page of an SDK user's list (`offset` paging).
 const CONVERSATIONS_PAGE: i64 = 10;
 
 /// CORS for every SDK route (this module's and the SDK file upload's): any origin, the
@@ -77,7 +77,9 @@ pub(super) async fn preflight() -> StatusCode {
 
 // ---- errors ----
 
-/// The SDK's error body: `{"error":{"code","description"}}`.
+/// The SDK's error body: `{"error":{"code","description"}}`. Domain and store errors take
+/// their status, code and text from the one mapping (`http/error.rs`); only the SDK's own
+/// credential answers (`invalid_auth`, `forbidden`) are made here.
 #[derive(Debug)]
 pub struct SdkError {
     status: StatusCode,
@@ -94,6 +96,29 @@ impl SdkError {
     }
     fn forbidden(description: &str) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", description)
+    }
+    fn not_found(resource: Resource) -> Self {
+        DomainError::not_found(resource).into()
+    }
+    fn bad_request(description: &str) -> Self {
+        DomainError::Rule(description.into()).into()
+    }
+}
+
+/// A refused user JWT: 401 `invalid_auth` (the 5.x client then asks the page for a fresh
+/// JWT), but 403 `forbidden` "Invalid scope" for an authentic token of a scope that is not
+/// an end user's (sdk-protocol §3).
+impl From<EndUserRefusal> for SdkError {
+    fn from(r: EndUserRefusal) -> Self {
+        match r {
+            EndUserRefusal::NotUserScope => SdkError::forbidden(&r.to_string()),
+            EndUserRefusal::Invalid
+            | EndUserRefusal::BadSignature
+            | EndUserRefusal::Expired
+            | EndUserRefusal::NotAnAppKey
+            | EndUserRefusal::OtherApp
+            | EndUserRefusal::MissingExternalId => SdkError::unauthorized(&r.to_string()),
+        }
     }
 }
 
@@ -172,7 +197,7 @@ enum EndUser {
 impl Sdk {
     fn check_app(&self, app_id: &str) -> SdkResult<()> {
         match &self.app_id {
-            Some(a) if a != app_id => Err(SdkError::new(StatusCode::BAD_REQUEST, "bad_request", "x-smooch-appid does not match the app of the path")),
+            Some(a) if a != app_id => Err(SdkError::bad_request("x-smooch-appid does not match the app of the path")),
             _ => Ok(()),
         }
     }
@@ -193,20 +218,10 @@ impl Sdk {
                 let user = s.store.get_user(app_id, app_user_id).await?;
                 Ok(EndUser::Anonymous(user))
             }
-            Some(EndUserCredentials::Jwt { token, key_id }) => {
-                let grant = s.store.find_key_grant(key_id).await?.ok_or_else(|| SdkError::unauthorized("Invalid JWT: unknown key"))?;
-                match &grant.owner {
-                    KeyOwner::App { app_id: own } if own == app_id => {}
-                    _ => return Err(SdkError::unauthorized("Invalid JWT: the key does not belong to this app")),
-                }
-                let claims = verify_jwt(token, &grant.secret).map_err(SdkError::from)?;
-                if !wire::is_end_user_scope(claims.scope.as_deref()) {
-                    return Err(SdkError::forbidden("Invalid scope"));
-                }
-                match token_scope(&claims, &grant.owner)? {
-                    TokenScope::EndUser { external_id } => Ok(EndUser::Identified(external_id)),
-                    TokenScope::Business(_) => Err(SdkError::forbidden("Invalid scope")),
-                }
+            Some(EndUserCredentials::Jwt(jwt)) => {
+                let grant = s.store.find_key_grant(&jwt.key_id).await?.ok_or_else(|| SdkError::unauthorized("Invalid JWT: unknown key"))?;
+                let user = verify_end_user(jwt, &grant, app_id)?;
+                Ok(EndUser::Identified(user.external_id))
             }
         }
     }
@@ -219,7 +234,7 @@ impl Sdk {
                 .store
                 .user_by_external_id(app_id, &external_id)
                 .await?
-                .ok_or_else(|| SdkError::new(StatusCode::NOT_FOUND, "user_not_found", "User not found"))?,
+                .ok_or_else(|| SdkError::not_found(Resource::User))?,
         };
         if let Some(p) = path_user {
             if p != user.id && user.external_id.as_deref() != Some(p) {
@@ -232,9 +247,8 @@ impl Sdk {
     /// The authenticated user and a conversation it takes part in.
     pub(super) async fn conversation(&self, s: &AppState, app_id: &str, conversation_id: &str) -> SdkResult<(User, Conversation)> {
         let user = self.user(s, app_id, None).await?;
-        let not_found = || SdkError::new(StatusCode::NOT_FOUND, "conversation_not_found", "Conversation not found");
         if !is_id(conversation_id) || !s.store.is_participant(conversation_id, &user.id).await? {
-            return Err(not_found());
+            return Err(SdkError::not_found(Resource::Conversation));
         }
         let conversation = s.store.get_conversation(app_id, conversation_id).await?;
         Ok((user, conversation))
@@ -245,7 +259,7 @@ impl Sdk {
 
 async fn get_app(s: &AppState, app_id: &str) -> SdkResult<App> {
     if !is_id(app_id) {
-        return Err(SdkError::new(StatusCode::NOT_FOUND, "app_not_found", "App not found"));
+        return Err(SdkError::not_found(Resource::App));
     }
     Ok(s.store.get_app(app_id).await?)
 }
@@ -257,8 +271,7 @@ async fn conversation_json(s: &AppState, c: &Conversation, with_last: bool) -> S
 }
 
 /// `appUser`, `conversations`, `settings` (and `sessionToken` when given).
-async fn user_response(s: &AppState, headers: &HeaderMap, app_id: &str, user: &User, session_token: Option<String>) -> SdkResult<Value> {
-    let _ = app_id;
+async fn user_response(s: &AppState, headers: &HeaderMap, user: &User, session_token: Option<String>) -> SdkResult<Value> {
     let clients = s.store.sdk_clients(&user.id).await?;
     let (conversations, has_more) = s.store.sdk_user_conversations(&user.id, 0, CONVERSATIONS_PAGE).await?;
     let mut list = Vec::with_capacity(conversations.len());
@@ -269,12 +282,17 @@ async fn user_response(s: &AppState, headers: &HeaderMap, app_id: &str, user: &U
         "appUser": wire::app_user(user, &clients, !conversations.is_empty()),
         "conversations": list,
         "hasMore": has_more,
-        "settings": wire::settings(&format!("{}{}", base_url(s, headers), crate::realtime::http::PATH)),
+        "settings": wire::settings(&format!("{}{}", base_url(s, headers), super::faye::PATH)),
     });
     if let Some(t) = session_token {
         out["sessionToken"] = json!(t);
     }
     Ok(out)
+}
+
+/// Has the user any conversation yet? (One row tells.)
+async fn has_conversation(s: &AppState, user: &User) -> SdkResult<bool> {
+    Ok(!s.store.sdk_user_conversations(&user.id, 0, 1).await?.0.is_empty())
 }
 
 fn source_for(client: Option<&SdkClient>, body: &Value) -> Value {
@@ -301,15 +319,11 @@ async fn new_personal_conversation(s: &AppState, app_id: &str, user: &User, deta
 // ---- handlers ----
 
 async fn config(State(s): State<AppState>, Path(integration_id): Path<String>, headers: HeaderMap) -> SdkResult<Json<Value>> {
-    let not_found = || SdkError::new(StatusCode::NOT_FOUND, "integration_not_found", "Integration not found");
+    let not_found = || SdkError::not_found(Resource::Integration);
     if !is_id(&integration_id) {
         return Err(not_found());
     }
-    let app_id = match s.store.integration_app(&integration_id).await {
-        Ok(a) => a,
-        Err(StoreError::Domain(DomainError::NotFound(..))) => return Err(not_found()),
-        Err(e) => return Err(e.into()),
-    };
+    let app_id = s.store.integration_app(&integration_id).await?;
     let integration = s.store.get_integration(&app_id, &integration_id).await?;
     if !is_sdk(&integration.kind) {
         return Err(not_found());
@@ -363,10 +377,10 @@ async fn create_app_user(State(s): State<AppState>, sdk: Sdk, Path(app_id): Path
         }
     };
     let mut conversation = None;
-    if body["intent"].as_str().is_some_and(|i| !i.is_empty()) && s.store.sdk_user_conversations(&user.id, 0, 1).await?.0.is_empty() {
+    if body["intent"].as_str().is_some_and(|i| !i.is_empty()) && !has_conversation(&s, &user).await? {
         conversation = Some(new_personal_conversation(&s, &app_id, &user, ConversationDetails::default()).await?);
     }
-    let mut out = user_response(&s, &headers, &app_id, &user, token).await?;
+    let mut out = user_response(&s, &headers, &user, token).await?;
     if let Some(c) = &conversation {
         out["conversation"] = conversation_json(&s, c, false).await?;
         out["messages"] = json!([]);
@@ -376,7 +390,7 @@ async fn create_app_user(State(s): State<AppState>, sdk: Sdk, Path(app_id): Path
 
 async fn get_app_user(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id)): Path<(String, String)>, headers: HeaderMap) -> SdkResult<Json<Value>> {
     let user = sdk.user(&s, &app_id, Some(&user_id)).await?;
-    Ok(Json(user_response(&s, &headers, &app_id, &user, None).await?))
+    Ok(Json(user_response(&s, &headers, &user, None).await?))
 }
 
 async fn update_app_user(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<Json<Value>> {
@@ -384,7 +398,7 @@ async fn update_app_user(State(s): State<AppState>, sdk: Sdk, Path((app_id, user
     let next = wire::update_app_user(&user, &body)?;
     let saved = s.store.save_user(&app_id, next, None).await?;
     let clients = s.store.sdk_clients(&saved.id).await?;
-    let started = !s.store.sdk_user_conversations(&saved.id, 0, 1).await?.0.is_empty();
+    let started = has_conversation(&s, &saved).await?;
     Ok(Json(json!({ "appUser": wire::app_user(&saved, &clients, started) })))
 }
 
@@ -402,7 +416,7 @@ async fn login(State(s): State<AppState>, sdk: Sdk, Path(app_id): Path<String>, 
     let source = json!({ "type": client.as_ref().map(|c| c.platform.as_str()).unwrap_or("web"), "integrationId": client.as_ref().and_then(|c| c.integration_id.clone()) });
     let fresh = new_user(new_id(), now_ms(), json!({}), app.settings.use_animal_names)?;
     let outcome = s.store.sdk_login(&app_id, &external_id, parsed.anonymous, client, fresh, source).await?;
-    Ok(Json(user_response(&s, &headers, &app_id, &outcome.user, None).await?))
+    Ok(Json(user_response(&s, &headers, &outcome.user, None).await?))
 }
 
 async fn logout(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<Json<Value>> {
@@ -417,7 +431,7 @@ async fn list_conversations(State(s): State<AppState>, sdk: Sdk, Path((app_id, u
     let user = sdk.user(&s, &app_id, Some(&user_id)).await?;
     let offset = match q.get("offset") {
         None => 0,
-        Some(o) => o.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| SdkError::new(StatusCode::BAD_REQUEST, "bad_request", "offset must be a non-negative integer"))?,
+        Some(o) => o.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| SdkError::bad_request("offset must be a non-negative integer"))?,
     };
     let (conversations, has_more) = s.store.sdk_user_conversations(&user.id, offset, CONVERSATIONS_PAGE).await?;
     let mut list = Vec::with_capacity(conversations.len());
@@ -430,8 +444,7 @@ async fn list_conversations(State(s): State<AppState>, sdk: Sdk, Path((app_id, u
 async fn create_conversation(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<(StatusCode, Json<Value>)> {
     let app = get_app(&s, &app_id).await?;
     let user = sdk.user(&s, &app_id, Some(&user_id)).await?;
-    let has_one = !s.store.sdk_user_conversations(&user.id, 0, 1).await?.0.is_empty();
-    if has_one && !app.settings.multi_convo_enabled {
+    if has_conversation(&s, &user).await? && !app.settings.multi_convo_enabled {
         return Err(SdkError::forbidden("Creating more conversations needs multiConvoEnabled"));
     }
     let mut fields = serde_json::Map::new();
@@ -467,7 +480,7 @@ async fn put_client(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id, 
             body["client"][k] = v;
         }
     }
-    let input = sdk.client(&body)?.ok_or_else(|| SdkError::new(StatusCode::BAD_REQUEST, "bad_request", "client id is required"))?;
+    let input = sdk.client(&body)?.ok_or_else(|| SdkError::bad_request("client id is required"))?;
     let client = s.store.sdk_touch_client(&app_id, &user, input).await?;
     Ok(Json(json!({ "client": client.to_sdk() })))
 }
@@ -521,7 +534,7 @@ async fn list_messages(State(s): State<AppState>, sdk: Sdk, Path((app_id, conver
             let page = s.store.list_messages(&app_id, &c.id, &MessageCursor::Before(id)).await?;
             (page.items, page.has_more)
         }
-        Some(Before::Ms(ms)) => s.store.messages_before_time(&c.id, ms, PAGE).await?,
+        Some(Before::Ms(ms)) => s.store.messages_before_time(&c.id, ms, MESSAGES_PAGE).await?,
     };
     let previous = if has_more { items.first().and_then(|m| m["id"].as_str()).map(str::to_string) } else { None };
     let participants = s.store.sdk_participants(&c.id).await?;

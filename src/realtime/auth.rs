@@ -3,93 +3,68 @@
 //! `{appId, appUserId, jwt}` for a user logged in with a JWT, `{appId, appUserId,
 //! sessionToken}` for an anonymous one.
 //!
-//! - A JWT must be an HS256 user token (`scope: "user"` + `external_id`, or legacy
-//!   `appUser` + `userId`) signed by a key (`kid`) of the channel's app (or an account
-//!   key), naming the external id of the user whose id is `appUserId`.
-//! - Session tokens (anonymous users) are checked by a [`SessionTokens`] implementation:
-//!   [`StoreSessionTokens`] (the SDK API's sessions, `Store::check_session`) in the server.
+//! - A JWT is checked by the one end-user check the SDK API uses too
+//!   ([`verify_end_user`]: a user token signed by an app key of the channel's app), and
+//!   must name the external id of the user whose id is `appUserId`.
+//! - A session token must be a live session of that anonymous user of that app
+//!   (`Store::check_session`, the SDK API's sessions).
 //!
-//! Missing or invalid credentials answer `401::Unauthorized`; valid credentials for
-//! another user or app answer `403:<channel>:Forbidden channel`.
-
-use std::sync::Arc;
+//! Missing or invalid credentials answer `401::Unauthorized`; authentic credentials for
+//! another user, app or scope answer `403:<channel>:Forbidden channel`.
 
 use serde_json::Value;
 
 use super::bayeux::{errors, Authorizer};
 use super::sdk::parse_user_channel;
-use crate::domain::auth::{token_scope, verify_jwt, Credentials, KeyOwner, TokenScope};
+use crate::domain::auth::{verify_end_user, EndUserRefusal, Jwt};
 use crate::domain::error::DomainError;
 use crate::store::{Store, StoreError};
-
-/// Checks an SDK session token. Implemented by the SDK session work.
-#[async_trait::async_trait]
-pub trait SessionTokens: Send + Sync + 'static {
-    /// Is `token` a live session token of user `app_user_id` of app `app_id`?
-    async fn verify(&self, app_id: &str, app_user_id: &str, token: &str) -> Result<bool, StoreError>;
-}
-
-/// The SDK API's session tokens: live, of that anonymous user of that app.
-pub struct StoreSessionTokens(pub Store);
-
-#[async_trait::async_trait]
-impl SessionTokens for StoreSessionTokens {
-    async fn verify(&self, app_id: &str, app_user_id: &str, token: &str) -> Result<bool, StoreError> {
-        self.0.check_session(app_id, app_user_id, token).await
-    }
-}
-
-/// Refuses every session token (JWT-only deployments, tests).
-pub struct NoSessionTokens;
-
-#[async_trait::async_trait]
-impl SessionTokens for NoSessionTokens {
-    async fn verify(&self, _: &str, _: &str, _: &str) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-}
 
 /// The realtime [`Authorizer`]: SDK credentials against user channels.
 pub struct SdkAuthorizer {
     store: Store,
-    sessions: Arc<dyn SessionTokens>,
 }
 
 impl SdkAuthorizer {
-    pub fn new(store: Store, sessions: Arc<dyn SessionTokens>) -> SdkAuthorizer {
-        SdkAuthorizer { store, sessions }
+    pub fn new(store: Store) -> SdkAuthorizer {
+        SdkAuthorizer { store }
     }
 
     async fn check_jwt(&self, app_id: &str, app_user_id: &str, jwt: &str, channel: &str) -> Result<(), String> {
-        let unauthorized = || errors::UNAUTHORIZED.to_string();
         let forbidden = || errors::channel_forbidden(channel);
-        let credentials = Credentials::parse(&format!("Bearer {jwt}")).map_err(|_| unauthorized())?;
-        let grant = match self.store.find_key_grant(credentials.key_id()).await {
+        let jwt = Jwt::parse(jwt).map_err(|_| errors::UNAUTHORIZED.to_string())?;
+        let grant = match self.store.find_key_grant(&jwt.key_id).await {
             Ok(Some(g)) => g,
-            Ok(None) => return Err(unauthorized()),
+            Ok(None) => return Err(errors::UNAUTHORIZED.into()),
             Err(e) => return Err(store_failure(e)),
         };
-        let claims = verify_jwt(jwt, &grant.secret).map_err(|_| unauthorized())?;
-        let external_id = match token_scope(&claims, &grant.owner) {
-            Ok(TokenScope::EndUser { external_id }) => external_id,
-            // A business token is no end user's credential.
-            Ok(TokenScope::Business(_)) => return Err(forbidden()),
-            Err(_) => return Err(unauthorized()),
-        };
-        match &grant.owner {
-            KeyOwner::App { app_id: own } if own == app_id => {}
-            KeyOwner::Account => {}
-            _ => return Err(forbidden()),
-        }
+        let verified = verify_end_user(&jwt, &grant, app_id).map_err(|r| match r {
+            // Authentic, but for another app, or not an end user's token.
+            EndUserRefusal::OtherApp | EndUserRefusal::NotUserScope => forbidden(),
+            EndUserRefusal::Invalid
+            | EndUserRefusal::BadSignature
+            | EndUserRefusal::Expired
+            | EndUserRefusal::NotAnAppKey
+            | EndUserRefusal::MissingExternalId => errors::UNAUTHORIZED.to_string(),
+        })?;
         let user = match self.store.get_user(app_id, app_user_id).await {
             Ok(u) => u,
             Err(StoreError::Domain(DomainError::NotFound(..))) => return Err(forbidden()),
             Err(e) => return Err(store_failure(e)),
         };
-        if user.id != app_user_id || user.external_id.as_deref() != Some(external_id.as_str()) {
+        // `get_user` also finds a user by external id: the channel names the id itself.
+        if user.id != app_user_id || user.external_id.as_deref() != Some(verified.external_id.as_str()) {
             return Err(forbidden());
         }
         Ok(())
+    }
+
+    async fn check_session(&self, app_id: &str, app_user_id: &str, token: &str) -> Result<(), String> {
+        match self.store.check_session(app_id, app_user_id, token).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(errors::UNAUTHORIZED.into()),
+            Err(e) => Err(store_failure(e)),
+        }
     }
 }
 
@@ -100,7 +75,7 @@ fn store_failure(e: StoreError) -> String {
 
 #[async_trait::async_trait]
 impl Authorizer for SdkAuthorizer {
-    async fn authorize_subscribe(&self, _client_id: &str, channel: &str, ext: Option<&Value>) -> Result<(), String> {
+    async fn authorize_subscribe(&self, channel: &str, ext: Option<&Value>) -> Result<(), String> {
         let Some((app_id, app_user_id)) = parse_user_channel(channel) else {
             return Err(errors::channel_forbidden(channel));
         };
@@ -117,11 +92,7 @@ impl Authorizer for SdkAuthorizer {
             return self.check_jwt(app_id, app_user_id, jwt, channel).await;
         }
         if let Some(token) = ext.get("sessionToken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-            return match self.sessions.verify(app_id, app_user_id, token).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(errors::UNAUTHORIZED.into()),
-                Err(e) => Err(store_failure(e)),
-            };
+            return self.check_session(app_id, app_user_id, token).await;
         }
         Err(errors::UNAUTHORIZED.into())
     }

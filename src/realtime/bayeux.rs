@@ -75,19 +75,16 @@ pub mod errors {
 /// `ext` credentials against `/sdk/apps/{appId}/appusers/{appUserId}`; tests use others.
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
-    /// `Err` is the Bayeux error string to answer (e.g. [`errors::UNAUTHORIZED`]).
-    async fn authorize_subscribe(&self, client_id: &str, channel: &str, ext: Option<&Value>) -> Result<(), String>;
+    /// May the bearer of `ext` subscribe to `channel`? `Err` is the Bayeux error string to
+    /// answer (e.g. [`errors::UNAUTHORIZED`]).
+    async fn authorize_subscribe(&self, channel: &str, ext: Option<&Value>) -> Result<(), String>;
 }
 
-/// Lets anyone subscribe anywhere (tests, benchmarks).
-pub struct AllowAll;
-
-#[async_trait::async_trait]
-impl Authorizer for AllowAll {
-    async fn authorize_subscribe(&self, _: &str, _: &str, _: Option<&Value>) -> Result<(), String> {
-        Ok(())
-    }
-}
+/// How long (ms) a client we turn away is advised to wait: after this node shuts down
+/// (at least; `interval` when longer), after a refused handshake, and when the node is full.
+const RETRY_AFTER_SHUTDOWN_MS: u64 = 1000;
+const RETRY_AFTER_BAD_HANDSHAKE_MS: u64 = 1000;
+const RETRY_WHEN_FULL_MS: u64 = 5000;
 
 /// Tunables. `Default` is what the server runs with.
 #[derive(Debug, Clone)]
@@ -255,7 +252,7 @@ fn gone_reply(reply: &Value, client_id: &str, gone: Gone, settings: &Settings) -
     if gone == Gone::Shutdown {
         // Come back (to another node, or this one restarted) without losing the client's
         // state on its side: it will find its client unknown and handshake then.
-        r["advice"] = json!({ "reconnect": "retry", "interval": 1000u64.max(settings.interval.as_millis() as u64), "timeout": settings.timeout.as_millis() as u64 });
+        r["advice"] = json!({ "reconnect": "retry", "interval": RETRY_AFTER_SHUTDOWN_MS.max(settings.interval.as_millis() as u64), "timeout": settings.timeout.as_millis() as u64 });
         return r.to_string();
     }
     r["successful"] = Value::Bool(false);
@@ -491,7 +488,7 @@ impl Bayeux {
         };
         if let Some(e) = error {
             let mut r = fail(r, e);
-            r.insert("advice".into(), json!({ "reconnect": "handshake", "interval": 1000 }));
+            r.insert("advice".into(), json!({ "reconnect": "handshake", "interval": RETRY_AFTER_BAD_HANDSHAKE_MS }));
             return r;
         }
         let id = new_client_id();
@@ -500,7 +497,7 @@ impl Bayeux {
             if clients.len() >= self.settings.max_clients || self.is_closing() {
                 drop(clients);
                 let mut r = fail(r, errors::too_many("clients"));
-                r.insert("advice".into(), json!({ "reconnect": "handshake", "interval": 5000 }));
+                r.insert("advice".into(), json!({ "reconnect": "handshake", "interval": RETRY_WHEN_FULL_MS }));
                 return r;
             }
             let client = Client {
@@ -585,7 +582,7 @@ impl Bayeux {
         }
         // All or nothing: authorise every channel before subscribing to any.
         for c in &channels {
-            if let Err(e) = self.authorizer.authorize_subscribe(&client.id, c, msg.get("ext")).await {
+            if let Err(e) = self.authorizer.authorize_subscribe(c, msg.get("ext")).await {
                 return fail(r, e);
             }
         }
@@ -805,7 +802,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Authorizer for OnlyMine {
-        async fn authorize_subscribe(&self, _: &str, channel: &str, ext: Option<&Value>) -> Result<(), String> {
+        async fn authorize_subscribe(&self, channel: &str, ext: Option<&Value>) -> Result<(), String> {
             match ext.and_then(|e| e.get("token")).and_then(Value::as_str) {
                 None => Err(errors::UNAUTHORIZED.into()),
                 Some(t) if channel == format!("/users/{t}") => Ok(()),
@@ -968,7 +965,7 @@ mod tests {
         struct Any;
         #[async_trait::async_trait]
         impl Authorizer for Any {
-            async fn authorize_subscribe(&self, _: &str, _: &str, _: Option<&Value>) -> Result<(), String> {
+            async fn authorize_subscribe(&self, _: &str, _: Option<&Value>) -> Result<(), String> {
                 Ok(())
             }
         }

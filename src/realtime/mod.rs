@@ -2,8 +2,9 @@
 //! the SDKs embed): sdk-protocol §5.
 //!
 //! - [`bayeux`]: the protocol core, transport-agnostic: clients, subscriptions with
-//!   caller-supplied authorisation, held connects, bounded per-client queues.
-//! - [`http`]: `/faye` on WebSocket, long-polling (POST) and callback-polling (JSONP).
+//!   caller-supplied authorisation, held connects, bounded per-client queues. Its
+//!   transports (`/faye` on WebSocket, long-polling and callback-polling) are HTTP, and
+//!   live with the other routes in `http/faye.rs`.
 //! - [`auth`]: subscribe credentials (`ext.jwt`, `ext.sessionToken`) against
 //!   `/sdk/apps/{appId}/appusers/{appUserId}`.
 //! - [`hub`]: the outbox reader that publishes every committed message and activity to
@@ -15,7 +16,6 @@
 
 pub mod auth;
 pub mod bayeux;
-pub mod http;
 pub mod hub;
 pub mod sdk;
 
@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use auth::{SdkAuthorizer, SessionTokens, StoreSessionTokens};
+use auth::SdkAuthorizer;
 use bayeux::{Bayeux, Settings};
 use hub::{Hub, HubSettings};
 
@@ -53,14 +53,14 @@ struct Running {
 }
 
 impl Realtime {
-    /// With the default settings, JWTs and the SDK API's session tokens.
+    /// With the default settings.
     pub fn new(store: Store) -> Realtime {
-        let sessions = Arc::new(StoreSessionTokens(store.clone()));
-        Realtime::with(store, Settings::default(), HubSettings::default(), sessions)
+        Realtime::with(store, Settings::default(), HubSettings::default())
     }
 
-    pub fn with(store: Store, settings: Settings, hub_settings: HubSettings, sessions: Arc<dyn SessionTokens>) -> Realtime {
-        let authorizer = Arc::new(SdkAuthorizer::new(store.clone(), sessions));
+    /// Subscriptions are authorised with the SDK's credentials (user JWTs, session tokens).
+    pub fn with(store: Store, settings: Settings, hub_settings: HubSettings) -> Realtime {
+        let authorizer = Arc::new(SdkAuthorizer::new(store.clone()));
         let bayeux = Arc::new(Bayeux::new(settings, authorizer));
         Realtime { inner: Arc::new(Inner { bayeux, store, hub_settings, running: Mutex::new(None) }) }
     }

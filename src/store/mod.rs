@@ -50,8 +50,18 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A transaction that ran could not be committed; every write in it is undone.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// Data read back is not what was written: a row or document we cannot decode.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store cannot be opened as configured (database URL, data directory).
+    #[error("store configuration: {0}")]
+    Config(String),
+    /// A thread or runtime the store needs could not be started.
+    #[error("store start-up: {0}")]
+    Startup(String),
     #[error("the store is shutting down")]
     Closed,
 }
@@ -118,7 +128,7 @@ impl Store {
         } else if url.starts_with("sqlite:") {
             Arc::new(sqlite::SqliteBackend::open(url).await?)
         } else {
-            return Err(StoreError::Corrupt(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
+            return Err(StoreError::Config(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
         };
         migrations::run(backend.as_ref()).await?;
         Ok(Store {

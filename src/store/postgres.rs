@@ -23,7 +23,12 @@ impl PostgresBackend {
             .max_connections(32)
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // A URL sqlx cannot read is the operator's to fix, not the database's.
+                sqlx::Error::Configuration(e) => StoreError::Config(format!("bad PostgreSQL url: {e}")),
+                e => StoreError::Database(e),
+            })?;
         Ok(PostgresBackend { pool })
     }
 }

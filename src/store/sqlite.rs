@@ -27,11 +27,11 @@ fn file_of(url: &str) -> StoreResult<String> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let file = path.split_once('?').map_or(path, |(f, _)| f);
     if file.is_empty() || file == ":memory:" {
-        return Err(StoreError::Corrupt("SQLite needs a file path (sqlite://PATH); in-memory databases are not supported".into()));
+        return Err(StoreError::Config("SQLite needs a file path (sqlite://PATH); in-memory databases are not supported".into()));
     }
     if let Some(parent) = std::path::Path::new(file).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
         }
     }
     Ok(file.to_string())
@@ -55,7 +55,7 @@ impl SqliteBackend {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(StoreError::Corrupt(format!("cannot start the writer runtime: {e}"))));
+                        let _ = ready_tx.send(Err(StoreError::Startup(format!("cannot start the writer runtime: {e}"))));
                         return;
                     }
                 };
@@ -71,8 +71,8 @@ impl SqliteBackend {
                 runtime.block_on(write_loop(writer, rx, stop_rx));
                 let _ = done_tx.send(());
             })
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        ready_rx.await.map_err(|_| StoreError::Closed)??;
+            .map_err(|e| StoreError::Startup(format!("cannot start the writer thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Startup("the writer thread stopped before it was ready".into()))??;
         Ok(SqliteBackend { queue, reader, stop: Mutex::new(Some((stop_tx, done_rx))) })
     }
 }
@@ -102,7 +102,7 @@ async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<d
         for w in batch.drain(..) {
             let commit = match &failed {
                 None => Ok(()),
-                Some(msg) => Err(StoreError::Corrupt(format!("commit failed: {msg}"))),
+                Some(msg) => Err(StoreError::Commit(msg.clone())),
             };
             w.finish(commit);
         }

@@ -172,6 +172,27 @@ async fn subscribing_needs_credentials_for_that_very_channel() {
     assert_eq!(r["advice"]["reconnect"], "handshake");
 }
 
+/// The same rule as the SDK API's (`domain::auth::verify_end_user`): only an app key of the
+/// channel's app signs user tokens; an authentic token of a business scope is forbidden.
+#[tokio::test]
+async fn subscribe_tokens_follow_the_sdk_apis_rule() {
+    let f = fixture().await;
+    let cid = f.handshake().await;
+    let bob_channel = f.channel(&f.bob);
+    let bob = json!({"scope": "user", "external_id": "bob"});
+    for (what, token) in [
+        ("an account key", hs256_jwt(&f.app.account_id, &f.app.account_secret, bob.clone())),
+        ("expired", hs256_jwt(&f.key_id, &f.key_secret, json!({"scope": "user", "external_id": "bob", "exp": 1_000_000}))),
+        ("no external_id", hs256_jwt(&f.key_id, &f.key_secret, json!({"scope": "user"}))),
+    ] {
+        let r = f.subscribe(&cid, &bob_channel, json!({"appUserId": f.bob, "jwt": token})).await;
+        assert_eq!(r["error"], "401::Unauthorized", "{what}: {r}");
+    }
+    let business = hs256_jwt(&f.key_id, &f.key_secret, json!({"scope": "app"}));
+    let r = f.subscribe(&cid, &bob_channel, json!({"appUserId": f.bob, "jwt": business})).await;
+    assert_eq!(r["error"], format!("403:{bob_channel}:Forbidden channel"));
+}
+
 #[tokio::test]
 async fn an_anonymous_sdk_user_subscribes_with_its_session_token() {
     let f = fixture().await;

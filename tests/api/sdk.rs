@@ -125,6 +125,30 @@ async fn a_session_token_reaches_its_own_user_only_and_never_v2() {
     assert_sdk_error(status, &body, 400, "bad_request");
 }
 
+/// The SDK API and the realtime subscribe share one check (`domain::auth::verify_end_user`):
+/// user JWTs are signed by an app key of the app they are used on.
+#[tokio::test]
+async fn user_jwts_are_signed_by_an_app_key_of_that_app() {
+    let s = sdk().await;
+    let user = json!({"scope": "user", "external_id": "ann"});
+    let other = s.app.create_app("Other").await;
+    let (other_kid, other_secret) = s.app.create_app_key(&other).await;
+    let refused = [
+        ("an account key", hs256_jwt(&s.app.account_id, &s.app.account_secret, user.clone())),
+        ("another app's key", hs256_jwt(&other_kid, &other_secret, user.clone())),
+        ("no external_id", hs256_jwt(&s.key.0, &s.key.1, json!({"scope": "user"}))),
+        ("expired", hs256_jwt(&s.key.0, &s.key.1, json!({"scope": "user", "external_id": "ann", "exp": 1_000_000}))),
+        ("an unknown key", hs256_jwt("app_5f0000000000000000000001", &s.key.1, user.clone())),
+    ];
+    for (what, token) in refused {
+        let (status, body) = s.app.call("POST", &s.path("/login"), Some(&bearer(&token)), Some(json!({"userId": "ann"}))).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert_sdk_error(status, &body, 401, "invalid_auth");
+    }
+    let (status, body) = s.login("ann", json!({"userId": "ann"})).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn messages_are_v2_messages_and_page_back_with_before() {
     messages_are_v2_messages_and_page_back_with_before_on(Db::Sqlite).await;

@@ -1,4 +1,5 @@
-//! The Bayeux endpoint `/faye` on its three transports:
+//! The Bayeux endpoint `/faye` on its three transports, over the transport-agnostic
+//! protocol core in `realtime::bayeux` (which this module only feeds and drains):
 //!
 //! - `POST` long-polling: a JSON array body (`application/json`), or a `message=` form
 //!   body (faye's cross-origin XHR transport);
@@ -26,8 +27,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::bayeux::{json_array, Bayeux, Client, Gone, Held, Taken, Transport};
-use crate::http::AppState;
+use super::AppState;
+use crate::realtime::bayeux::{json_array, Bayeux, Client, Gone, Held, Taken, Transport};
 
 /// The path the SDKs' `settings.realtime.baseUrl` should point at.
 pub const PATH: &str = "/faye";
@@ -130,7 +131,7 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 }
 
 /// A JSONP callback name as faye accepts it: dotted identifiers.
-pub fn valid_callback(name: &str) -> bool {
+fn valid_callback(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name.split('.').all(|part| {
