@@ -136,25 +136,42 @@ pub fn new_app(id: String, body: Value) -> DomainResult<App> {
     })
 }
 
-/// Applies an UpdateApp body to an existing app.
+/// An UpdateApp body, typed. Its values are checked when it is applied, to the app as
+/// stored inside the transaction that writes the result: some settings rules depend on
+/// the current settings (`multiConvoEnabled` cannot be turned off), and all of a body's
+/// problems are reported together.
+#[derive(Debug)]
+pub struct AppPatch(AppBody);
+
+impl AppPatch {
+    pub fn parse(body: Value) -> DomainResult<AppPatch> {
+        Ok(AppPatch(from_value(body)?))
+    }
+
+    pub fn apply(&self, app: &App) -> DomainResult<App> {
+        let body = &self.0;
+        let mut problems = Problems::new();
+        check_common(body, &mut problems);
+        let mut next = app.clone();
+        if let Some(patch) = &body.settings {
+            next.settings = app.settings.apply(patch, &mut problems);
+        }
+        problems.finish()?;
+        if let Patch::Value(name) = &body.display_name {
+            next.display_name = name.clone();
+        }
+        match &body.metadata {
+            Patch::Value(m) => next.metadata = Some(m.clone()),
+            Patch::Null => next.metadata = None,
+            Patch::Missing => {}
+        }
+        Ok(next)
+    }
+}
+
+/// Applies an UpdateApp body to an existing app (see [`AppPatch`]).
 pub fn update_app(app: &App, body: Value) -> DomainResult<App> {
-    let body: AppBody = from_value(body)?;
-    let mut problems = Problems::new();
-    check_common(&body, &mut problems);
-    let mut next = app.clone();
-    if let Some(patch) = &body.settings {
-        next.settings = app.settings.apply(patch, &mut problems);
-    }
-    problems.finish()?;
-    if let Patch::Value(name) = body.display_name {
-        next.display_name = name;
-    }
-    match body.metadata {
-        Patch::Value(m) => next.metadata = Some(m),
-        Patch::Null => next.metadata = None,
-        Patch::Missing => {}
-    }
-    Ok(next)
+    AppPatch::parse(body)?.apply(app)
 }
 
 /// A key's display name (CreateAppKey, CreateIntegrationKey).

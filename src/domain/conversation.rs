@@ -158,14 +158,7 @@ struct ConversationBody {
     metadata: Patch<Map<String, Value>>,
 }
 
-fn apply_details(details: &mut ConversationDetails, body: &ConversationBody, p: &mut Problems) {
-    fn set(slot: &mut Option<String>, v: &Patch<String>) {
-        match v {
-            Patch::Value(s) => *slot = Some(s.clone()),
-            Patch::Null => *slot = None,
-            Patch::Missing => {}
-        }
-    }
+fn check_details(body: &ConversationBody, p: &mut Problems) {
     if let Patch::Value(v) = &body.display_name {
         p.length("displayName", v, 1, 100);
     }
@@ -175,14 +168,24 @@ fn apply_details(details: &mut ConversationDetails, body: &ConversationBody, p: 
     if let Patch::Value(v) = &body.icon_url {
         p.uri("iconUrl", v, 2048);
     }
+    if let Patch::Value(m) = &body.metadata {
+        check_metadata(p, "metadata", "Conversation", m);
+    }
+}
+
+fn set_details(details: &mut ConversationDetails, body: &ConversationBody) {
+    fn set(slot: &mut Option<String>, v: &Patch<String>) {
+        match v {
+            Patch::Value(s) => *slot = Some(s.clone()),
+            Patch::Null => *slot = None,
+            Patch::Missing => {}
+        }
+    }
     set(&mut details.display_name, &body.display_name);
     set(&mut details.description, &body.description);
     set(&mut details.icon_url, &body.icon_url);
     match &body.metadata {
-        Patch::Value(m) => {
-            check_metadata(p, "metadata", "Conversation", m);
-            details.metadata = Some(m.clone());
-        }
+        Patch::Value(m) => details.metadata = Some(m.clone()),
         Patch::Null => details.metadata = None,
         Patch::Missing => {}
     }
@@ -222,26 +225,45 @@ pub fn parse_new_conversation(body: Value, max_participants: usize) -> DomainRes
         }
         _ => {}
     }
-    let mut details = ConversationDetails::default();
-    apply_details(&mut details, &body, &mut p);
+    check_details(&body, &mut p);
     p.finish()?;
+    let mut details = ConversationDetails::default();
+    set_details(&mut details, &body);
     Ok(NewConversation { kind: kind.expect("checked above"), participants, details })
 }
 
-/// Applies an UpdateConversation body.
+/// An UpdateConversation body, parsed and checked. It names only the details it
+/// changes; the store applies it to the details as stored, inside the transaction that
+/// writes the result, so concurrent updates of one conversation each keep the other's
+/// change.
+#[derive(Debug)]
+pub struct ConversationPatch(ConversationBody);
+
+impl ConversationPatch {
+    pub fn parse(body: Value) -> DomainResult<ConversationPatch> {
+        let body: ConversationBody = from_value(body)?;
+        let mut p = Problems::new();
+        if body.kind.is_some() {
+            p.push("type cannot be changed");
+        }
+        if body.participants.is_some() {
+            p.push("participants cannot be changed with UpdateConversation; use join and leave");
+        }
+        check_details(&body, &mut p);
+        p.finish()?;
+        Ok(ConversationPatch(body))
+    }
+
+    pub fn apply(&self, current: &ConversationDetails) -> ConversationDetails {
+        let mut next = current.clone();
+        set_details(&mut next, &self.0);
+        next
+    }
+}
+
+/// Applies an UpdateConversation body (see [`ConversationPatch`]).
 pub fn update_details(current: &ConversationDetails, body: Value) -> DomainResult<ConversationDetails> {
-    let body: ConversationBody = from_value(body)?;
-    let mut p = Problems::new();
-    if body.kind.is_some() {
-        p.push("type cannot be changed");
-    }
-    if body.participants.is_some() {
-        p.push("participants cannot be changed with UpdateConversation; use join and leave");
-    }
-    let mut next = current.clone();
-    apply_details(&mut next, &body, &mut p);
-    p.finish()?;
-    Ok(next)
+    Ok(ConversationPatch::parse(body)?.apply(current))
 }
 
 /// A JoinConversation body.

@@ -579,11 +579,32 @@ pub fn new_integration(id: String, webhook_id: String, body: Value) -> DomainRes
     Ok((integration, webhook))
 }
 
-/// Applies an UpdateIntegration body, read by the stored integration's type.
+/// An UpdateIntegration body. Which fields it may carry depends on the integration's
+/// type, so it is checked when it is applied, to the integration as stored inside the
+/// transaction that writes the result.
+#[derive(Debug)]
+pub struct IntegrationPatch(Map<String, Value>);
+
+impl IntegrationPatch {
+    pub fn parse(body: Value) -> DomainResult<IntegrationPatch> {
+        match body {
+            Value::Object(body) => Ok(IntegrationPatch(body)),
+            _ => Err(DomainError::invalid("The request body must be a JSON object")),
+        }
+    }
+
+    /// Reads the body by the stored integration's type.
+    pub fn apply(&self, current: &Integration) -> DomainResult<Integration> {
+        apply_integration_patch(current, &self.0)
+    }
+}
+
+/// Applies an UpdateIntegration body (see [`IntegrationPatch`]).
 pub fn update_integration(current: &Integration, body: Value) -> DomainResult<Integration> {
-    let Value::Object(body) = body else {
-        return Err(DomainError::invalid("The request body must be a JSON object"));
-    };
+    IntegrationPatch::parse(body)?.apply(current)
+}
+
+fn apply_integration_patch(current: &Integration, body: &Map<String, Value>) -> DomainResult<Integration> {
     let mut p = Problems::new();
     let mut next = current.clone();
     if let Some(t) = body.get("type") {

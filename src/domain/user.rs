@@ -111,14 +111,7 @@ struct UserBody {
     identities: Option<Vec<Identity>>,
 }
 
-fn apply_profile(profile: &mut Profile, patch: &ProfilePatch, p: &mut Problems) {
-    fn set(slot: &mut Option<String>, v: &Patch<String>) {
-        match v {
-            Patch::Value(s) => *slot = Some(s.clone()),
-            Patch::Null => *slot = None,
-            Patch::Missing => {}
-        }
-    }
+fn check_profile(patch: &ProfilePatch, p: &mut Problems) {
     if let Patch::Value(v) = &patch.given_name {
         p.length("profile.givenName", v, 1, 128);
     }
@@ -133,6 +126,16 @@ fn apply_profile(profile: &mut Profile, patch: &ProfilePatch, p: &mut Problems) 
     }
     if let Patch::Value(v) = &patch.locale {
         p.length("profile.locale", v, 1, 64);
+    }
+}
+
+fn set_profile(profile: &mut Profile, patch: &ProfilePatch) {
+    fn set(slot: &mut Option<String>, v: &Patch<String>) {
+        match v {
+            Patch::Value(s) => *slot = Some(s.clone()),
+            Patch::Null => *slot = None,
+            Patch::Missing => {}
+        }
     }
     set(&mut profile.given_name, &patch.given_name);
     set(&mut profile.surname, &patch.surname);
@@ -181,7 +184,8 @@ pub fn new_user(id: String, now_ms: i64, body: Value, use_animal_names: bool) ->
     };
     let mut profile = Profile::default();
     if let Some(patch) = &body.profile {
-        apply_profile(&mut profile, patch, &mut p);
+        check_profile(patch, &mut p);
+        set_profile(&mut profile, patch);
     }
     let metadata = body.metadata.as_option().cloned().unwrap_or_default();
     check_metadata(&mut p, "metadata", "User", &metadata);
@@ -208,41 +212,71 @@ pub fn new_user(id: String, now_ms: i64, body: Value, use_animal_names: bool) ->
     })
 }
 
-/// Applies an UpdateUser body. `externalId` cannot be changed here (the spec's
-/// `userUpdateBody` has none); sending one is an error rather than silently ignored.
-pub fn update_user(user: &User, body: Value) -> DomainResult<User> {
-    let body: UserBody = from_value(body)?;
-    let mut p = Problems::new();
-    if !body.external_id.is_missing() {
-        p.push("externalId cannot be changed with UpdateUser");
-    }
-    if !body.brand_id.is_missing() {
-        p.push("brandId cannot be changed with UpdateUser");
-    }
-    let mut next = user.clone();
-    if let Some(patch) = &body.profile {
-        apply_profile(&mut next.profile, patch, &mut p);
-    }
-    match &body.metadata {
-        Patch::Value(m) => {
-            check_metadata(&mut p, "metadata", "User", m);
-            next.metadata = m.clone();
+/// An UpdateUser body, parsed and checked. It names only the fields it changes; the
+/// store applies it to the user as stored, inside the transaction that writes the
+/// result, so concurrent updates of one user each keep the other's change.
+#[derive(Debug)]
+pub struct UserPatch {
+    profile: Option<ProfilePatch>,
+    metadata: Patch<Map<String, Value>>,
+    identities: Option<Vec<Identity>>,
+    /// Normalised to the stored form.
+    signed_up_at: Option<String>,
+    to_be_retained: Option<bool>,
+}
+
+impl UserPatch {
+    /// `externalId` cannot be changed here (the spec's `userUpdateBody` has none);
+    /// sending one is an error rather than silently ignored.
+    pub fn parse(body: Value) -> DomainResult<UserPatch> {
+        let body: UserBody = from_value(body)?;
+        let mut p = Problems::new();
+        if !body.external_id.is_missing() {
+            p.push("externalId cannot be changed with UpdateUser");
         }
-        Patch::Null => next.metadata = Map::new(),
-        Patch::Missing => {}
+        if !body.brand_id.is_missing() {
+            p.push("brandId cannot be changed with UpdateUser");
+        }
+        if let Some(patch) = &body.profile {
+            check_profile(patch, &mut p);
+        }
+        if let Patch::Value(m) = &body.metadata {
+            check_metadata(&mut p, "metadata", "User", m);
+        }
+        if let Some(identities) = &body.identities {
+            check_identities(identities, &mut p);
+        }
+        let signed_up_at = body.signed_up_at.as_deref().and_then(|s| signed_up_at(s, &mut p));
+        p.finish()?;
+        Ok(UserPatch { profile: body.profile, metadata: body.metadata, identities: body.identities, signed_up_at, to_be_retained: body.to_be_retained })
     }
-    if let Some(identities) = body.identities {
-        check_identities(&identities, &mut p);
-        next.identities = identities;
+
+    pub fn apply(&self, user: &User) -> User {
+        let mut next = user.clone();
+        if let Some(patch) = &self.profile {
+            set_profile(&mut next.profile, patch);
+        }
+        match &self.metadata {
+            Patch::Value(m) => next.metadata = m.clone(),
+            Patch::Null => next.metadata = Map::new(),
+            Patch::Missing => {}
+        }
+        if let Some(identities) = &self.identities {
+            next.identities = identities.clone();
+        }
+        if let Some(s) = &self.signed_up_at {
+            next.signed_up_at = s.clone();
+        }
+        if let Some(r) = self.to_be_retained {
+            next.to_be_retained = r;
+        }
+        next
     }
-    if let Some(s) = body.signed_up_at.as_deref().and_then(|s| signed_up_at(s, &mut p)) {
-        next.signed_up_at = s;
-    }
-    if let Some(r) = body.to_be_retained {
-        next.to_be_retained = r;
-    }
-    p.finish()?;
-    Ok(next)
+}
+
+/// Applies an UpdateUser body (see [`UserPatch`]).
+pub fn update_user(user: &User, body: Value) -> DomainResult<User> {
+    Ok(UserPatch::parse(body)?.apply(user))
 }
 
 /// DeleteUserPersonalInformation: scrub what identifies the person, keep the record.
@@ -295,6 +329,18 @@ mod tests {
         assert_eq!(v.profile.surname, None);
         assert_eq!(v.profile.locale.as_deref(), Some("fr-CA"));
         assert!(update_user(&u, json!({"externalId": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_patch_is_checked_when_parsed_and_changes_only_what_it_names() {
+        assert!(UserPatch::parse(json!({"profile": {"email": "x"}})).is_err());
+        assert!(UserPatch::parse(json!({"signedUpAt": "last week"})).is_err());
+        let patch = UserPatch::parse(json!({"profile": {"givenName": "Bo"}, "signedUpAt": "2020-01-02T03:04:05Z"})).unwrap();
+        // Applied to a user changed since the body was parsed, it keeps that change.
+        let u = new_user("u".into(), 0, json!({"profile": {"surname": "Lee"}, "metadata": {"a": 1}}), false).unwrap();
+        let v = patch.apply(&u);
+        assert_eq!((v.profile.given_name.as_deref(), v.profile.surname.as_deref()), (Some("Bo"), Some("Lee")));
+        assert_eq!((v.metadata, v.signed_up_at.as_str()), (u.metadata, "2020-01-02T03:04:05.000Z"));
     }
 
     #[test]

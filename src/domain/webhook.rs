@@ -189,33 +189,52 @@ pub fn new_webhook(id: String, body: Value) -> DomainResult<Webhook> {
     })
 }
 
-/// Applies a `webhookBody` (PATCH): every field optional, none nullable.
-pub fn update_webhook(current: &Webhook, body: Value) -> DomainResult<Webhook> {
-    let b: WebhookBody = from_value(body)?;
-    let mut p = Problems::new();
-    let mut next = current.clone();
-    if let Some(v) = &b.target {
-        if let Some(t) = check_target(&mut p, v) {
-            next.target = t;
-        }
+/// A `webhookBody` (PATCH), parsed and checked: every field optional, none nullable.
+/// The store applies it to the webhook as stored, inside the transaction that writes
+/// the result, so concurrent updates of one webhook each keep the other's change.
+#[derive(Debug)]
+pub struct WebhookPatch {
+    target: Option<String>,
+    triggers: Option<Vec<Trigger>>,
+    include_full_user: Option<bool>,
+    include_full_source: Option<bool>,
+}
+
+impl WebhookPatch {
+    pub fn parse(body: Value) -> DomainResult<WebhookPatch> {
+        let b: WebhookBody = from_value(body)?;
+        let mut p = Problems::new();
+        let patch = WebhookPatch {
+            target: b.target.as_ref().and_then(|v| check_target(&mut p, v)),
+            triggers: b.triggers.as_ref().and_then(|v| check_triggers(&mut p, v)),
+            include_full_user: b.include_full_user.as_ref().and_then(|v| check_bool(&mut p, "includeFullUser", v)),
+            include_full_source: b.include_full_source.as_ref().and_then(|v| check_bool(&mut p, "includeFullSource", v)),
+        };
+        p.finish()?;
+        Ok(patch)
     }
-    if let Some(v) = &b.triggers {
-        if let Some(t) = check_triggers(&mut p, v) {
-            next.triggers = t;
+
+    pub fn apply(&self, current: &Webhook) -> Webhook {
+        let mut next = current.clone();
+        if let Some(t) = &self.target {
+            next.target = t.clone();
         }
-    }
-    if let Some(v) = &b.include_full_user {
-        if let Some(f) = check_bool(&mut p, "includeFullUser", v) {
+        if let Some(t) = &self.triggers {
+            next.triggers = t.clone();
+        }
+        if let Some(f) = self.include_full_user {
             next.include_full_user = f;
         }
-    }
-    if let Some(v) = &b.include_full_source {
-        if let Some(f) = check_bool(&mut p, "includeFullSource", v) {
+        if let Some(f) = self.include_full_source {
             next.include_full_source = f;
         }
+        next
     }
-    p.finish()?;
-    Ok(next)
+}
+
+/// Applies a `webhookBody` (PATCH); see [`WebhookPatch`].
+pub fn update_webhook(current: &Webhook, body: Value) -> DomainResult<Webhook> {
+    Ok(WebhookPatch::parse(body)?.apply(current))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::error::ApiResult;
 use super::extract::{Caller, JsonBody, QueryMap};
 use super::paging::{base_url, carried_query, list_body};
 use super::AppState;
-use crate::domain::app::{new_app, update_app};
+use crate::domain::app::{new_app, AppPatch};
 use crate::domain::auth::ACCOUNT_APP;
 use crate::domain::ids::new_id;
 
@@ -51,8 +51,9 @@ async fn get_app(State(s): State<AppState>, Caller(caller): Caller, Path(app_id)
 }
 
 async fn patch_app(State(s): State<AppState>, Caller(caller): Caller, Path(app_id): Path<String>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
-    let app = authorize(&s, &caller, &app_id, ACCOUNT_APP).await?;
-    let app = s.store.update_app(update_app(&app, body)?).await?;
+    authorize(&s, &caller, &app_id, ACCOUNT_APP).await?;
+    let patch = AppPatch::parse(body)?;
+    let app = s.store.update_app(&app_id, move |current| patch.apply(current)).await?;
     Ok(Json(json!({ "app": app })))
 }
 

@@ -13,7 +13,7 @@ use super::extract::{Caller, JsonBody, QueryMap};
 use super::paging::{base_url, carried_query, list_body};
 use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
-use crate::domain::conversation::{parse_new_conversation, update_details, UserRef};
+use crate::domain::conversation::{parse_new_conversation, ConversationPatch, UserRef};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,9 +51,9 @@ async fn get_conversation(State(s): State<AppState>, Caller(caller): Caller, Pat
 
 async fn patch_conversation(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
-    let current = s.store.get_conversation(&app_id, &id).await?;
-    let details = update_details(&current.details, body)?;
-    Ok(Json(json!({ "conversation": s.store.update_conversation(&app_id, &id, details).await?.to_json() })))
+    let patch = ConversationPatch::parse(body)?;
+    let conversation = s.store.patch_conversation(&app_id, &id, move |current| Ok(patch.apply(current))).await?;
+    Ok(Json(json!({ "conversation": conversation.to_json() })))
 }
 
 async fn delete_conversation(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {

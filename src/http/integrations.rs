@@ -18,7 +18,7 @@ use super::AppState;
 use crate::domain::app::key_display_name;
 use crate::domain::auth::ACCOUNT_APP;
 use crate::domain::ids::new_id;
-use crate::domain::integration::{new_integration, parse_type_filter, update_integration, Integration};
+use crate::domain::integration::{new_integration, parse_type_filter, Integration, IntegrationPatch};
 use crate::domain::webhook::Webhook;
 
 pub fn router() -> Router<AppState> {
@@ -88,8 +88,8 @@ async fn patch_integration(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP).await?;
-    let current = s.store.get_integration(&app_id, &integration_id).await?;
-    let integration = s.store.update_integration(&app_id, update_integration(&current, body)?).await?;
+    let patch = IntegrationPatch::parse(body)?;
+    let integration = s.store.update_integration(&app_id, &integration_id, move |current| patch.apply(current)).await?;
     Ok(Json(json!({ "integration": show(&s, &app_id, &integration).await? })))
 }
 

@@ -14,7 +14,7 @@ use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
-use crate::domain::user::{new_user, scrub_personal_information, update_user};
+use crate::domain::user::{new_user, scrub_personal_information, UserPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,9 +43,8 @@ async fn get_user(State(s): State<AppState>, Caller(caller): Caller, Path((app_i
 
 async fn patch_user(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, user)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
-    let current = s.store.get_user(&app_id, &user).await?;
-    let next = update_user(&current, body)?;
-    Ok(Json(json!({ "user": s.store.save_user(&app_id, next, None).await? })))
+    let patch = UserPatch::parse(body)?;
+    Ok(Json(json!({ "user": s.store.update_user(&app_id, &user, move |current| Ok(patch.apply(current))).await? })))
 }
 
 async fn delete_user(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, user)): Path<(String, String)>) -> ApiResult<Json<Value>> {
@@ -56,7 +55,6 @@ async fn delete_user(State(s): State<AppState>, Caller(caller): Caller, Path((ap
 
 async fn delete_personal_information(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, user)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
-    let current = s.store.get_user(&app_id, &user).await?;
-    let scrubbed = s.store.save_user(&app_id, scrub_personal_information(&current), None).await?;
+    let scrubbed = s.store.update_user(&app_id, &user, |current| Ok(scrub_personal_information(current))).await?;
     Ok(Json(json!({ "user": scrubbed })))
 }

@@ -20,7 +20,7 @@ use super::AppState;
 use crate::domain::auth::{Principal, APP_INTEGRATION};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::new_id;
-use crate::domain::webhook::{new_webhook, update_webhook};
+use crate::domain::webhook::{new_webhook, WebhookPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,8 +70,8 @@ async fn patch_webhook(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let integration_id = integration_of(&s, &caller, &app_id, &integration_id).await?;
-    let current = s.store.get_webhook(&app_id, &integration_id, &webhook_id).await?;
-    let webhook = s.store.update_webhook(&app_id, &integration_id, update_webhook(&current, body)?).await?;
+    let patch = WebhookPatch::parse(body)?;
+    let webhook = s.store.update_webhook(&app_id, &integration_id, &webhook_id, move |current| Ok(patch.apply(current))).await?;
     Ok(Json(json!({ "webhook": webhook })))
 }
 

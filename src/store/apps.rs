@@ -6,7 +6,7 @@ use super::paging::fetch_page;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::app::{App, AppSettings};
-use crate::domain::error::Resource;
+use crate::domain::error::{DomainResult, Resource};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::time::now_ms;
 
@@ -45,12 +45,13 @@ impl Store {
         if let Some(app) = self.apps.get(id) {
             return Ok(app);
         }
+        let ticket = self.apps.ticket();
         let row = sql::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1")).bind(id).fetch_optional(self.reader()).await?;
         let app = match row {
             Some(r) => app_from_row(&r)?,
             None => return Err(StoreError::not_found(Resource::App)),
         };
-        self.apps.put(app.id.clone(), app.clone());
+        self.apps.put_since(ticket, app.id.clone(), app.clone());
         Ok(app)
     }
 
@@ -60,26 +61,37 @@ impl Store {
         Ok(Page::from_rows(apps, page, |a| a.id.clone()))
     }
 
-    pub async fn update_app(&self, app: App) -> StoreResult<App> {
-        self.apps.remove(&app.id);
-        let id = app.id.clone();
-        let out = self.write(move |c| {
-            Box::pin(async move {
-                let done = sql::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
-                    .bind(&app.display_name)
-                    .bind(to_json(&app.settings))
-                    .bind(app.metadata.as_ref().map(to_json))
-                    .bind(&app.id)
-                    .execute(&mut *c)
-                    .await?;
-                if done == 0 {
-                    return Err(StoreError::not_found(Resource::App));
-                }
-                Ok(app)
+    /// UpdateApp: reads the app under a row lock (never the cached copy), applies
+    /// `apply` to it and writes the result, in one transaction, so concurrent updates
+    /// each start from the other's result instead of losing it. The cached copy is
+    /// dropped once the change is committed.
+    pub async fn update_app<F>(&self, id: &str, apply: F) -> StoreResult<App>
+    where
+        F: FnOnce(&App) -> DomainResult<App> + Send + 'static,
+    {
+        let id = id.to_string();
+        let key = id.clone();
+        let out = self
+            .write(move |c| {
+                Box::pin(async move {
+                    let row = sql::query(format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1{}", c.for_update())).bind(&id).fetch_optional(&mut *c).await?;
+                    let current = match row {
+                        Some(r) => app_from_row(&r)?,
+                        None => return Err(StoreError::not_found(Resource::App)),
+                    };
+                    let next = App { id: current.id.clone(), ..apply(&current)? };
+                    sql::query("UPDATE apps SET display_name = $1, settings = $2, metadata = $3 WHERE id = $4")
+                        .bind(&next.display_name)
+                        .bind(to_json(&next.settings))
+                        .bind(next.metadata.as_ref().map(to_json))
+                        .bind(&next.id)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(next)
+                })
             })
-        })
-        .await;
-        self.apps.remove(&id);
+            .await;
+        self.apps.remove(&key);
         out
     }
 

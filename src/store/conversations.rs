@@ -47,7 +47,18 @@ fn participant_from_row(row: &sql::Row) -> StoreResult<Participant> {
 }
 
 pub(crate) async fn find_conversation_tx(c: &mut Tx<'_>, app_id: &str, id: &str) -> StoreResult<Conversation> {
-    let row = sql::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2"))
+    select_conversation_tx(c, app_id, id, "").await
+}
+
+/// Finds a conversation and locks its row until the transaction ends (see
+/// [`Tx::for_update`]): for a transaction that rewrites it from what it read.
+async fn lock_conversation_tx(c: &mut Tx<'_>, app_id: &str, id: &str) -> StoreResult<Conversation> {
+    let lock = c.for_update();
+    select_conversation_tx(c, app_id, id, lock).await
+}
+
+async fn select_conversation_tx(c: &mut Tx<'_>, app_id: &str, id: &str, lock: &str) -> StoreResult<Conversation> {
+    let row = sql::query(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.app_id = $1 AND c.id = $2{lock}"))
         .bind(app_id)
         .bind(id)
         .fetch_optional(&mut *c)
@@ -183,23 +194,28 @@ impl Store {
         Ok(Page::from_rows(items, page, |c| c.id.clone()))
     }
 
-    pub async fn update_conversation(&self, app_id: &str, id: &str, details: ConversationDetails) -> StoreResult<Conversation> {
+    /// UpdateConversation: reads the conversation under a row lock, applies `apply` to
+    /// its details and writes them, in one transaction, so concurrent updates each start
+    /// from the other's result instead of losing it.
+    pub async fn patch_conversation<F>(&self, app_id: &str, id: &str, apply: F) -> StoreResult<Conversation>
+    where
+        F: FnOnce(&ConversationDetails) -> crate::domain::error::DomainResult<ConversationDetails> + Send + 'static,
+    {
         let (app_id, id) = (app_id.to_string(), id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sql::query("UPDATE conversations SET body = $1 WHERE app_id = $2 AND id = $3")
-                    .bind(to_json(&details))
-                    .bind(&app_id)
-                    .bind(&id)
-                    .execute(&mut *c)
-                    .await?;
-                if done == 0 {
-                    return Err(StoreError::not_found(Resource::Conversation));
-                }
-                find_conversation_tx(c, &app_id, &id).await
+                let current = lock_conversation_tx(c, &app_id, &id).await?;
+                let details = apply(&current.details)?;
+                sql::query("UPDATE conversations SET body = $1 WHERE id = $2").bind(to_json(&details)).bind(&current.id).execute(&mut *c).await?;
+                Ok(Conversation { details, ..current })
             })
         })
         .await
+    }
+
+    /// Replaces a conversation's details outright (the SDK's conversation update).
+    pub async fn update_conversation(&self, app_id: &str, id: &str, details: ConversationDetails) -> StoreResult<Conversation> {
+        self.patch_conversation(app_id, id, move |_| Ok(details)).await
     }
 
     /// Deletes a conversation with its messages and participations. The default

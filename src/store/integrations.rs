@@ -10,7 +10,7 @@ use super::sql::{self, Tx};
 use super::keys::ApiKey;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoreResult};
-use crate::domain::error::{DomainError, Resource};
+use crate::domain::error::{DomainError, DomainResult, Resource};
 use crate::domain::ids::{is_id, new_key_id, new_secret};
 use crate::domain::integration::{Integration, MAX_INTEGRATION_KEYS};
 use crate::domain::pagination::{Cursor, Page, PageRequest};
@@ -158,20 +158,34 @@ impl Store {
         Ok(Page::from_rows(items, page, |i| i.id.clone()))
     }
 
-    pub async fn update_integration(&self, app_id: &str, integration: Integration) -> StoreResult<Integration> {
-        let body = self.seal_integration(&integration);
-        let (app_id, id) = (app_id.to_string(), integration.id.clone());
+    /// UpdateIntegration: reads the integration under a row lock, applies `apply` to it
+    /// and writes the result, in one transaction, so concurrent updates each start from
+    /// the other's result instead of losing it.
+    pub async fn update_integration<F>(&self, app_id: &str, id: &str, apply: F) -> StoreResult<Integration>
+    where
+        F: FnOnce(&Integration) -> DomainResult<Integration> + Send + 'static,
+    {
+        if !is_id(id) {
+            return Err(StoreError::not_found(Resource::Integration));
+        }
+        let (store, app_id, id) = (self.clone(), app_id.to_string(), id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sql::query("UPDATE integrations SET body = $1 WHERE app_id = $2 AND id = $3").bind(&body).bind(&app_id).bind(&id).execute(&mut *c).await?;
-                if done == 0 {
-                    return Err(StoreError::not_found(Resource::Integration));
-                }
-                Ok(())
+                let row = sql::query(format!("SELECT body FROM integrations WHERE app_id = $1 AND id = $2{}", c.for_update()))
+                    .bind(&app_id)
+                    .bind(&id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                let current = match row {
+                    Some(r) => store.open_integration(&r.try_get::<String, _>("body")?)?,
+                    None => return Err(StoreError::not_found(Resource::Integration)),
+                };
+                let next = Integration { id: current.id.clone(), ..apply(&current)? };
+                sql::query("UPDATE integrations SET body = $1 WHERE id = $2").bind(store.seal_integration(&next)).bind(&next.id).execute(&mut *c).await?;
+                Ok(next)
             })
         })
-        .await?;
-        Ok(integration)
+        .await
     }
 
     /// Deletes an integration with its keys, webhooks and their pending deliveries.

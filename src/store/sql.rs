@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Column, Row as _, ValueRef};
 
-use super::{StoreError, StoreResult};
+use super::{Dialect, StoreError, StoreResult};
 
 /// A bound parameter or a column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,6 +257,30 @@ impl<'c> Tx<'c> {
 }
 
 impl Tx<'_> {
+    /// Which database this transaction writes to.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx { conn: TxConn::Lite(_), .. } => Dialect::Sqlite,
+            Tx { conn: TxConn::Sqlx(_), .. } => Dialect::Postgres,
+        }
+    }
+
+    /// What to append to a `SELECT` of a row this transaction reads in order to rewrite
+    /// it (read, apply a patch, write), so that concurrent rewrites of that row queue
+    /// behind one another instead of each overwriting the other's change.
+    ///
+    /// PostgreSQL: a row lock held until the transaction ends. `FOR NO KEY UPDATE` rather
+    /// than `FOR UPDATE`: it is the lock an `UPDATE` of non-key columns takes anyway, and
+    /// unlike `FOR UPDATE` it does not block inserts of rows whose foreign key names this
+    /// one (a message into the conversation being patched, a user into the app).
+    /// SQLite: nothing; its one writer already runs every write transaction alone.
+    pub fn for_update(&self) -> &'static str {
+        match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR NO KEY UPDATE",
+        }
+    }
+
     /// Runs several `;`-separated statements without parameters.
     pub async fn execute_batch(&mut self, sql: &str) -> StoreResult<()> {
         match &mut self.conn {

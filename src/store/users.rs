@@ -30,17 +30,47 @@ async fn write_identities(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreRes
 
 /// Finds a user by id or externalId inside a transaction.
 pub(crate) async fn find_user_tx(c: &mut Tx<'_>, app_id: &str, id_or_external: &str) -> StoreResult<User> {
+    select_user_tx(c, app_id, id_or_external, "").await
+}
+
+/// Finds a user by id or externalId and locks its row until the transaction ends (see
+/// [`Tx::for_update`]): for a transaction that rewrites the user from what it read.
+async fn lock_user_tx(c: &mut Tx<'_>, app_id: &str, id_or_external: &str) -> StoreResult<User> {
+    let lock = c.for_update();
+    select_user_tx(c, app_id, id_or_external, lock).await
+}
+
+async fn select_user_tx(c: &mut Tx<'_>, app_id: &str, id_or_external: &str, lock: &str) -> StoreResult<User> {
     if is_id(id_or_external) {
-        let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
+        let row = sql::query(format!("SELECT body FROM users WHERE app_id = $1 AND id = $2{lock}")).bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
         if let Some(r) = row {
             return user_from_row(&r);
         }
     }
-    let row = sql::query("SELECT body FROM users WHERE app_id = $1 AND external_id = $2").bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
+    let row = sql::query(format!("SELECT body FROM users WHERE app_id = $1 AND external_id = $2{lock}")).bind(app_id).bind(id_or_external).fetch_optional(&mut *c).await?;
     match row {
         Some(r) => user_from_row(&r),
         None => Err(StoreError::not_found(Resource::User)),
     }
+}
+
+/// Writes a user's document and identities over its row (a taken externalId is a conflict).
+async fn rewrite_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
+    let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
+        .bind(to_json(user))
+        .bind(&user.external_id)
+        .bind(app_id)
+        .bind(&user.id)
+        .execute(&mut *c)
+        .await;
+    let done = match done {
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::conflict("User already exists")),
+        other => other?,
+    };
+    if done == 0 {
+        return Err(StoreError::not_found(Resource::User));
+    }
+    write_identities(c, app_id, user).await
 }
 
 /// Finds a user by exactly one of id / externalId inside a transaction.
@@ -118,6 +148,26 @@ impl Store {
                     events::record(c, &app_id, &Event::UserUpdated(updated)).await?;
                 }
                 Ok(user)
+            })
+        })
+        .await
+    }
+
+    /// UpdateUser (and DeleteUserPersonalInformation): reads the user, by id or
+    /// externalId, under a row lock, applies `apply` to it and writes the result, in one
+    /// transaction, so concurrent updates each start from the other's result instead of
+    /// losing it. Records no event, as UpdateUser records none.
+    pub async fn update_user<F>(&self, app_id: &str, id_or_external: &str, apply: F) -> StoreResult<User>
+    where
+        F: FnOnce(&User) -> crate::domain::error::DomainResult<User> + Send + 'static,
+    {
+        let (app_id, key) = (app_id.to_string(), id_or_external.to_string());
+        self.write(move |c| {
+            Box::pin(async move {
+                let current = lock_user_tx(c, &app_id, &key).await?;
+                let next = User { id: current.id.clone(), ..apply(&current)? };
+                rewrite_user_tx(c, &app_id, &next).await?;
+                Ok(next)
             })
         })
         .await

@@ -11,6 +11,7 @@ mod auth;
 mod apps;
 mod attachments;
 mod keys;
+mod updates;
 mod users;
 mod wire;
 mod webhooks;

@@ -58,14 +58,14 @@ async fn scenario(store: &Store) {
     assert_eq!(ids(store, page(Cursor::Start, 5)).await, (all.clone(), false));
 
     // Update persists every field; an unknown app is not found.
-    let next = update_app(&apps[1], json!({"displayName": "Renamed", "metadata": {"k": "v"}, "settings": {"useAnimalNames": true}})).unwrap();
-    store.update_app(next.clone()).await.unwrap();
+    let body = json!({"displayName": "Renamed", "metadata": {"k": "v"}, "settings": {"useAnimalNames": true}});
+    let expected = update_app(&apps[1], body.clone()).unwrap();
+    let next = store.update_app(&apps[1].id, move |current| update_app(current, body)).await.unwrap();
+    assert_eq!(next, expected);
     assert_eq!(store.get_app(&apps[1].id).await.unwrap(), next);
-    let cleared = update_app(&next, json!({"metadata": null})).unwrap();
-    store.update_app(cleared).await.unwrap();
+    store.update_app(&apps[1].id, |current| update_app(current, json!({"metadata": null}))).await.unwrap();
     assert_eq!(store.get_app(&apps[1].id).await.unwrap().metadata, None);
-    let ghost = App { id: new_id(), ..next.clone() };
-    assert!(is_not_found(&store.update_app(ghost).await, Resource::App));
+    assert!(is_not_found(&store.update_app(&new_id(), |current| Ok(current.clone())).await, Resource::App));
 
     // Delete takes the app's keys, users and events with it, and nothing of its neighbours.
     let (doomed, kept) = (&apps[2].id, &apps[3].id);

@@ -87,11 +87,7 @@ async fn failures_are_isolated(store: &Store) {
                     Outcome::Ghost(store.create_user(&new_id(), u).await.map(|_| ()))
                 }
                 // An app update (succeeds).
-                5 => {
-                    let current = store.get_app(&a).await.unwrap();
-                    let next = update_app(&current, json!({"metadata": {"last": i as i64}})).unwrap();
-                    Outcome::Rename(store.update_app(next).await.map(|_| ()))
-                }
+                5 => Outcome::Rename(store.update_app(&a, move |current| update_app(current, json!({"metadata": {"last": i as i64}}))).await.map(|_| ())),
                 // A new user with an email identity (succeeds).
                 _ => {
                     let u = new_user(

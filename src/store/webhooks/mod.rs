@@ -115,25 +115,38 @@ impl Store {
         }
     }
 
-    pub async fn update_webhook(&self, app_id: &str, integration_id: &str, webhook: Webhook) -> StoreResult<Webhook> {
-        let (a, i, w, body) = (app_id.to_string(), integration_id.to_string(), webhook.id.clone(), to_json(&webhook.doc()));
+    /// UpdateWebhook: reads the webhook under a row lock, applies `apply` to it and
+    /// writes the result, in one transaction, so concurrent updates each start from the
+    /// other's result instead of losing it.
+    pub async fn update_webhook<F>(&self, app_id: &str, integration_id: &str, webhook_id: &str, apply: F) -> StoreResult<Webhook>
+    where
+        F: FnOnce(&Webhook) -> crate::domain::error::DomainResult<Webhook> + Send + 'static,
+    {
+        let (store, a, i, w) = (self.clone(), app_id.to_string(), integration_id.to_string(), webhook_id.to_string());
         self.write(move |c| {
             Box::pin(async move {
-                let done = sql::query("UPDATE webhooks SET body = $1 WHERE app_id = $2 AND integration_id = $3 AND id = $4")
-                    .bind(&body)
+                if integration_kind_tx(c, &a, &i).await? != "custom" {
+                    return Err(webhooks_only_for_custom());
+                }
+                if !is_id(&w) {
+                    return Err(StoreError::not_found(Resource::Webhook));
+                }
+                let row = sql::query(format!("SELECT id, body, secret FROM webhooks WHERE app_id = $1 AND integration_id = $2 AND id = $3{}", c.for_update()))
                     .bind(&a)
                     .bind(&i)
                     .bind(&w)
-                    .execute(&mut *c)
+                    .fetch_optional(&mut *c)
                     .await?;
-                if done == 0 {
-                    return Err(StoreError::not_found(Resource::Webhook));
-                }
-                Ok(())
+                let current = match row {
+                    Some(r) => store.webhook_from_row(&r)?,
+                    None => return Err(StoreError::not_found(Resource::Webhook)),
+                };
+                let next = Webhook { id: current.id.clone(), ..apply(&current)? };
+                sql::query("UPDATE webhooks SET body = $1 WHERE id = $2").bind(to_json(&next.doc())).bind(&next.id).execute(&mut *c).await?;
+                Ok(next)
             })
         })
-        .await?;
-        Ok(webhook)
+        .await
     }
 
     /// Deletes a webhook; its pending deliveries go with it.
