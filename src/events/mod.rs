@@ -18,6 +18,10 @@
 //!
 //! Every step's state is in the database, so a restart (or another node) carries on where
 //! this one stopped: delivery is at least once, and the event `id` lets receivers dedupe.
+//!
+//! [`step`] is one round of the same routing, claiming and sending, synchronous and at a
+//! clock reading the caller chooses: tests drive retries and the circuit with it instead
+//! of waiting for wall-clock time to pass.
 
 pub mod policy;
 pub mod send;
@@ -32,10 +36,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
-use crate::store::webhooks::{AttemptRecord, ClaimRequest, ClaimedBatch, DeliveryOutcome, Health, Verdict};
-use crate::store::{Dialect, Store};
-pub use policy::DeliverySettings;
-use policy::{judge, Answer};
+use crate::store::webhooks::{AttemptRecord, ClaimRequest, ClaimedBatch, DeliveryOutcome, Health, Routed, Verdict};
+use crate::store::{Dialect, Store, StoreResult};
+pub use policy::{Answer, DeliverySettings};
+use policy::judge;
 
 /// The running webhook dispatcher of this node.
 pub struct Dispatcher {
@@ -115,21 +119,17 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         // 1. Route everything committed so far.
         let mut routed = 0usize;
         if store.has_unrouted_events().await.unwrap_or(true) {
-            loop {
-                match store.route_events(settings.route_batch).await {
-                    Ok(r) => {
-                        routed += r.events;
-                        if r.webhooks.iter().any(|w| per_webhook.get(w).copied().unwrap_or(0) < per_target) {
-                            claim_wanted = true;
-                        }
-                        if (r.events as i64) < settings.route_batch {
-                            break;
-                        }
+            match route_all(&store, &settings).await {
+                Ok(r) => {
+                    routed = r.events;
+                    if r.webhooks.iter().any(|w| per_webhook.get(w).copied().unwrap_or(0) < per_target) {
+                        claim_wanted = true;
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhooks: routing failed");
-                        break;
-                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: routing failed");
+                    // Some may have been routed before the failure: look for work.
+                    claim_wanted = true;
                 }
             }
         }
@@ -138,17 +138,8 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
         let mut full = false;
         if room > 0 && claim_wanted {
             if store.has_due_deliveries(now_ms()).await.unwrap_or(true) {
-                let limit = room.min(100) as i64;
-                let req = ClaimRequest {
-                    owner: node.clone(),
-                    now: now_ms(),
-                    lease_ms: settings.lease.as_millis() as i64,
-                    limit,
-                    in_flight: per_webhook.clone(),
-                    per_target,
-                    max_batch: settings.max_batch.max(1),
-                    circuit_threshold: settings.circuit_threshold,
-                };
+                let req = claim_request(&settings, &node, now_ms(), room, per_webhook.clone());
+                let limit = req.limit;
                 match store.claim_deliveries(req).await {
                     Ok(claims) => {
                         full = claims.len() as i64 >= limit;
@@ -156,7 +147,8 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
                         for b in claims {
                             *per_webhook.entry(b.webhook_id.clone()).or_default() += 1;
                             let webhook_id = b.webhook_id.clone();
-                            let handle = inflight.spawn(deliver(store.clone(), client.clone(), settings.clone(), node.clone(), b));
+                            let (store, client, settings, node) = (store.clone(), client.clone(), settings.clone(), node.clone());
+                            let handle = inflight.spawn(async move { deliver(&store, &client, &settings, &node, b, None).await.webhook_id });
                             tasks.insert(handle.id(), webhook_id);
                         }
                     }
@@ -232,18 +224,115 @@ async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::
     tracing::info!(node = %node, "webhook dispatcher stopped");
 }
 
-/// One attempt at one batch (one request), recorded. Returns the webhook id.
-async fn deliver(store: Store, client: reqwest::Client, settings: Arc<DeliverySettings>, node: String, b: ClaimedBatch) -> String {
-    let started_at = now_ms();
+/// Routes everything unrouted, `route_batch` events per transaction.
+async fn route_all(store: &Store, settings: &DeliverySettings) -> StoreResult<Routed> {
+    let mut total = Routed::default();
+    loop {
+        let r = store.route_events(settings.route_batch).await?;
+        total.events += r.events;
+        for w in r.webhooks {
+            if !total.webhooks.contains(&w) {
+                total.webhooks.push(w);
+            }
+        }
+        if (r.events as i64) < settings.route_batch {
+            return Ok(total);
+        }
+    }
+}
+
+/// What `node` may claim at `now` with room for `room` more requests and `in_flight`
+/// requests out per webhook.
+fn claim_request(settings: &DeliverySettings, node: &str, now: i64, room: usize, in_flight: HashMap<String, usize>) -> ClaimRequest {
+    ClaimRequest {
+        owner: node.to_string(),
+        now,
+        lease_ms: settings.lease.as_millis() as i64,
+        limit: room.min(100) as i64,
+        in_flight,
+        per_target: settings.per_target_concurrency.max(1),
+        max_batch: settings.max_batch.max(1),
+        circuit_threshold: settings.circuit_threshold,
+    }
+}
+
+/// What one [`step`] did.
+#[derive(Debug, Clone, Default)]
+pub struct StepReport {
+    /// Outbox events routed.
+    pub routed: usize,
+    /// One per request sent, in the order they were sent.
+    pub attempts: Vec<StepAttempt>,
+}
+
+/// One request a [`step`] sent, and what was recorded for it.
+#[derive(Debug, Clone)]
+pub struct StepAttempt {
+    pub webhook_id: String,
+    /// The deliveries it carried, in event order.
+    pub deliveries: Vec<i64>,
+    pub answer: Answer,
+    /// Per delivery, the attempt made and where the delivery went (a retry's time is
+    /// counted from the step's `now`).
+    pub outcomes: Vec<DeliveryOutcome>,
+}
+
+impl StepReport {
+    /// Requests sent.
+    pub fn sent(&self) -> usize {
+        self.attempts.len()
+    }
+}
+
+/// One round of the dispatcher at the clock reading `now` (epoch ms), without a task or a
+/// timer: routes every unrouted event, claims what is due at `now` as a node with nothing
+/// in flight, then sends each batch in turn and records its attempt, retries scheduled
+/// from `now`. It is the dispatcher's own routing, claim request and delivery; only the
+/// concurrency and the sleeping of [`Dispatcher`] are left out. Leases and due times are
+/// read against `now`, while the store stamps what it writes with its own (wall) clock:
+/// newly routed deliveries are due from the time they were routed (so a first step's
+/// `now` must not be behind it), and a circuit's park runs from when the attempt is
+/// recorded (`Store::next_delivery_wake` tells when it ends). Do not run it beside a
+/// [`Dispatcher`] on the same store: both would claim.
+pub async fn step(store: &Store, settings: &DeliverySettings, now: i64) -> StoreResult<StepReport> {
+    let routed = route_all(store, settings).await?.events;
+    let node = node_name();
+    let claims = store.claim_deliveries(claim_request(settings, &node, now, settings.max_in_flight.max(1), HashMap::new())).await?;
+    let client = send::build_client(settings);
+    let mut attempts = Vec::with_capacity(claims.len());
+    for b in claims {
+        let deliveries = b.deliveries.iter().map(|d| d.id).collect();
+        let done = deliver(store, &client, settings, &node, b, Some(now)).await;
+        if let Some(e) = done.error {
+            return Err(e);
+        }
+        attempts.push(StepAttempt { webhook_id: done.webhook_id, deliveries, answer: done.answer, outcomes: done.outcomes });
+    }
+    Ok(StepReport { routed, attempts })
+}
+
+/// One attempt at one batch, as recorded (or the error that kept it from being recorded).
+struct Delivered {
+    webhook_id: String,
+    answer: Answer,
+    outcomes: Vec<DeliveryOutcome>,
+    error: Option<crate::store::StoreError>,
+}
+
+/// One attempt at one batch (one request), recorded. `at` fixes the clock the attempt is
+/// judged at (its start and the retry schedule); `None` reads the wall clock.
+async fn deliver(store: &Store, client: &reqwest::Client, settings: &DeliverySettings, node: &str, b: ClaimedBatch, at: Option<i64>) -> Delivered {
+    let now = || at.unwrap_or_else(now_ms);
+    let started_at = now();
     let clock = Instant::now();
-    let answer = send::send(&client, &settings, &b).await;
+    let answer = send::send(client, settings, &b).await;
     let (status, error) = match &answer {
         Answer::Status(s) => (Some(*s), None),
         Answer::Timeout => (None, Some(format!("no response within {} ms", settings.timeout.as_millis()))),
         Answer::Transport(e) => (None, Some(e.clone())),
         Answer::Refused(r) => (None, Some(r.clone())),
     };
-    let (deliveries, health) = outcomes(&b, &answer, &settings, now_ms(), &mut rand::thread_rng());
+    let (deliveries, health) = outcomes(&b, &answer, settings, now(), &mut rand::thread_rng());
     // The first event's id, for the logs of failures (parsed only then).
     let first_event = || b.deliveries.first().and_then(|d| serde_json::from_str::<serde_json::Value>(&d.event).ok()).and_then(|e| e["id"].as_str().map(str::to_string)).unwrap_or_default();
     let events = b.deliveries.len();
@@ -255,7 +344,7 @@ async fn deliver(store: Store, client: reqwest::Client, settings: Arc<DeliverySe
         tracing::debug!(webhook = %b.webhook_id, events, attempt, "webhook delivered");
     } else {
         if let Some(at) = retry_at {
-            tracing::info!(webhook = %b.webhook_id, first_event = %first_event(), events, attempt, ?status, ?error, retry_in_ms = at - now_ms(), "webhook attempt failed; will retry")
+            tracing::info!(webhook = %b.webhook_id, first_event = %first_event(), events, attempt, ?status, ?error, retry_in_ms = at - now(), "webhook attempt failed; will retry")
         }
         if failed > 0 {
             tracing::warn!(webhook = %b.webhook_id, first_event = %first_event(), events = failed, attempt, ?status, ?error, "webhook delivery failed for good")
@@ -263,19 +352,23 @@ async fn deliver(store: Store, client: reqwest::Client, settings: Arc<DeliverySe
     }
     let record = AttemptRecord {
         webhook_id: b.webhook_id.clone(),
-        node,
+        node: node.to_string(),
         started_at,
         duration_ms: clock.elapsed().as_millis() as i64,
         status,
         error,
         health,
-        deliveries,
+        deliveries: deliveries.clone(),
     };
-    if let Err(e) = store.finish_attempt(record, settings.circuit()).await {
-        // The leases lapse and the deliveries are tried again: at least once.
-        tracing::warn!(webhook = %b.webhook_id, error = %e, "webhooks: cannot record an attempt");
-    }
-    b.webhook_id
+    let error = match store.finish_attempt(record, settings.circuit()).await {
+        Ok(()) => None,
+        Err(e) => {
+            // The leases lapse and the deliveries are tried again: at least once.
+            tracing::warn!(webhook = %b.webhook_id, error = %e, "webhooks: cannot record an attempt");
+            Some(e)
+        }
+    };
+    Delivered { webhook_id: b.webhook_id, answer, outcomes: deliveries, error }
 }
 
 /// What one answer means for each delivery of a batch. Each follows its own retry

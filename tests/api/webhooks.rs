@@ -1,6 +1,9 @@
 //! Webhooks over HTTP: CRUD and scopes, and delivery to a real receiver on 127.0.0.1
 //! (envelope, triggers, retries, order, restarts). Delivery runs with a millisecond
-//! schedule; the tests assert counts and order, never timings.
+//! schedule; the tests assert counts and order, never timings. "Nothing more arrived" is
+//! asserted only once the store's queue is drained (`common::webhooks_drained`), after
+//! which no request can still come. The retry schedule and the circuit are driven by
+//! `sunbeam::events::step` at chosen clock readings, without a running dispatcher.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -13,11 +16,14 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 use sunbeam::config::ServeConfig;
-use sunbeam::events::DeliverySettings;
+use sunbeam::domain::time::{now_ms, parse_iso};
+use sunbeam::events::{step, Answer, DeliverySettings, StepReport};
 use sunbeam::server::{bootstrap, Server};
+use sunbeam::store::webhooks::{Verdict, WebhookStatus};
 use sunbeam::store::{SecretBox, Store, StoreLimits};
+use tokio::sync::Semaphore;
 
-use crate::common::{assert_error, TestApp};
+use crate::common::{assert_error, eventually, webhooks_drained, TestApp};
 
 // ---- a receiver: a tiny axum server that records what it gets ----
 
@@ -26,6 +32,8 @@ enum Reply {
     Status(u16),
     /// Wait this long, then answer 200 (the sender will have given up by then).
     Hang(Duration),
+    /// Answer 200 once the test adds a permit (`Semaphore::add_permits`).
+    HoldUntil(Arc<Semaphore>),
 }
 
 /// One event as received: a request carries one or more (the envelope's `events`), and
@@ -88,6 +96,10 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) ->
             tokio::time::sleep(d).await;
             200
         }
+        Reply::HoldUntil(gate) => {
+            gate.acquire().await.expect("the gate stays open").forget();
+            200
+        }
     };
     for hit in &mut r.hits.lock().unwrap()[first..first + events] {
         debug_assert_eq!(hit.request, request);
@@ -116,16 +128,14 @@ impl Receiver {
         *self.requests.lock().unwrap()
     }
 
-    /// Waits until `pred` holds for the hits so far (panics after 20 s).
+    /// Waits until `pred` holds for the hits so far (fails after `common::WAIT`).
     async fn wait_until(&self, what: &str, pred: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
-        for _ in 0..2000 {
+        let pred = &pred;
+        eventually(what, move || async move {
             let hits = self.hits();
-            if pred(&hits) {
-                return hits;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("timed out waiting for {what}; got {:#?}", self.hits());
+            if pred(&hits) { Ok(hits) } else { Err(format!("{hits:#?}")) }
+        })
+        .await
     }
 
     /// Waits until `n` events (over however many requests) have come.
@@ -133,10 +143,9 @@ impl Receiver {
         self.wait_until(&format!("{n} events"), |h| h.len() >= n).await
     }
 
-    /// Lets the dispatcher run on a while, then returns everything received.
-    async fn settle(&self) -> Vec<Hit> {
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        self.hits()
+    /// Per request, in order of arrival: (what was answered, how many events it carried).
+    fn requests_seen(&self) -> Vec<(u16, usize)> {
+        requests_of(&self.hits()).into_iter().map(|(_, answered, ids)| (answered, ids.len())).collect()
     }
 }
 
@@ -148,6 +157,7 @@ const ACCOUNT_SECRET: &str = "a-test-account-secret-of-some-length";
 struct Node {
     base: String,
     http: reqwest::Client,
+    store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -182,7 +192,7 @@ impl Node {
         let done = tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Node { base, http: reqwest::Client::new(), shutdown: Some(tx), done: Some(done) }
+        Node { base, http: reqwest::Client::new(), store, shutdown: Some(tx), done: Some(done) }
     }
 
     /// Stops the server (and its dispatcher) and waits until the store is closed.
@@ -238,18 +248,12 @@ impl Node {
         out["webhooks"].as_array().unwrap().iter().find(|w| w["webhookId"] == webhook_id).cloned().unwrap_or_else(|| panic!("{out}"))
     }
 
-    /// Waits until `finished` deliveries of the webhook are delivered or failed for good
-    /// and nothing is pending.
-    async fn drained(&self, webhook_id: &str, finished: i64) -> Value {
-        for _ in 0..2000 {
-            let s = self.status(webhook_id).await;
-            let done = s["delivered"].as_i64().unwrap() + s["failed"].as_i64().unwrap();
-            if s["pending"] == 0 && done >= finished {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("webhook {webhook_id} never drained: {}", self.status(webhook_id).await);
+    /// Waits until the store's webhook work is drained (everything routed, nothing
+    /// pending: no request can still come), then returns the webhook's status as
+    /// operators see it.
+    async fn drained(&self, webhook_id: &str) -> Value {
+        webhooks_drained(&self.store).await;
+        self.status(webhook_id).await
     }
 }
 
@@ -431,10 +435,10 @@ async fn delivers_the_envelope_with_the_secret_in_x_api_key_on(f: Fresh) {
     assert_eq!(e["payload"]["user"]["id"], user.as_str());
     assert_eq!(e["payload"]["user"]["externalId"], "ann");
 
-    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(1), Some(0)));
     assert!(s["lastSuccessAt"].is_string());
-    assert_eq!(rx.settle().await.len(), 1);
+    assert_eq!(rx.hits().len(), 1);
 }
 
 #[tokio::test]
@@ -452,10 +456,9 @@ async fn only_subscribed_triggers_are_delivered() {
         .await;
     n.delete_user(&app_id, &ann).await;
 
-    users_rx.wait_for(1).await;
-    convs_rx.wait_for(2).await;
-    let users = users_rx.settle().await;
-    let convs = convs_rx.settle().await;
+    webhooks_drained(&n.store).await;
+    let users = users_rx.hits();
+    let convs = convs_rx.hits();
     assert_eq!(users.iter().map(|h| h.event()["type"].as_str().unwrap()).collect::<Vec<_>>(), ["user:remove"]);
     let mut kinds: Vec<&str> = convs.iter().map(|h| h.event()["type"].as_str().unwrap()).collect();
     kinds.sort();
@@ -483,9 +486,9 @@ async fn a_5xx_is_retried_with_the_same_event_id_until_delivered_on(f: Fresh) {
     let hits = rx.wait_for(3).await;
     assert!(hits.iter().all(|h| h.event_id() == hits[0].event_id()), "{hits:#?}");
     let webhook_id = hook["id"].as_str().unwrap();
-    let s = n.drained(webhook_id, 1).await;
+    let s = n.drained(webhook_id).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(0), Some(0)));
-    assert_eq!(rx.settle().await.len(), 3);
+    assert_eq!(rx.hits().len(), 3);
     let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
     let statuses: Vec<i64> = attempts["attempts"].as_array().unwrap().iter().map(|a| a["status"].as_i64().unwrap()).collect();
     assert_eq!(statuses, [200, 503, 500], "newest first");
@@ -501,11 +504,11 @@ async fn a_failing_target_gets_five_attempts_then_the_delivery_fails() {
     n.delete_user(&app_id, &user).await;
 
     rx.wait_for(5).await;
-    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(0), Some(1)));
     assert_eq!(s["lastError"], "HTTP 500");
     assert_eq!(s["consecutiveFailures"], 5);
-    let hits = rx.settle().await;
+    let hits = rx.hits();
     assert_eq!(hits.len(), 5, "exactly five attempts");
     assert!(hits.iter().all(|h| h.event_id() == hits[0].event_id()));
 }
@@ -523,7 +526,7 @@ async fn a_timeout_is_retried() {
     let hits = rx.wait_until("a delivered retry", |h| h.len() >= 2 && h[1].answered == 200).await;
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0].event_id(), hits[1].event_id());
-    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(1), Some(0)));
     let attempts = n.ok("GET", &format!("/admin/webhooks/{}/attempts", hook["id"].as_str().unwrap()), None).await;
     let first = &attempts["attempts"][1];
@@ -543,9 +546,9 @@ async fn non_recoverable_statuses_are_not_retried() {
         n.delete_user(&app_id, &user).await;
         rx.wait_until("its answer", |h| h.len() > i && h[i].answered != 0).await;
     }
-    let s = n.drained(hook["id"].as_str().unwrap(), 5).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(0), Some(5)));
-    let hits = rx.settle().await;
+    let hits = rx.hits();
     assert_eq!(hits.len(), 5, "one attempt each: {hits:#?}");
     let mut answered: Vec<u16> = hits.iter().map(|h| h.answered).collect();
     answered.sort();
@@ -586,7 +589,7 @@ async fn events_of_a_conversation_arrive_in_order_even_through_retries_on(f: Fre
     }
     let total = per_conv * convs.len();
     let hits = rx.wait_until("every message delivered", |h| h.iter().filter(|x| x.answered == 200).count() >= total).await;
-    n.drained(hook["id"].as_str().unwrap(), total as i64).await;
+    n.drained(hook["id"].as_str().unwrap()).await;
     for c in &convs {
         let of = |h: &&Hit| h.event()["payload"]["conversation"]["id"] == c.as_str();
         let text = |h: &Hit| h.event()["payload"]["message"]["content"]["text"].as_str().unwrap().parse::<usize>().unwrap();
@@ -669,16 +672,15 @@ async fn an_event_committed_while_the_server_was_down_is_delivered_after_restart
     let store = open(&f.url).await;
     store.delete_user(&app_id, &user).await.unwrap();
     store.close().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(rx.hits().is_empty());
+    assert!(rx.hits().is_empty(), "nothing can have sent it: no dispatcher was running");
 
     let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
     let hits = rx.wait_for(1).await;
     assert_eq!(hits[0].event()["type"], "user:remove");
     assert_eq!(hits[0].event()["payload"]["user"]["id"], user.as_str());
     assert_eq!(hits[0].api_key.as_deref(), hook["secret"].as_str());
-    n.drained(hook["id"].as_str().unwrap(), 1).await;
-    assert_eq!(rx.settle().await.len(), 1);
+    n.drained(hook["id"].as_str().unwrap()).await;
+    assert_eq!(rx.hits().len(), 1);
     n.stop().await;
 }
 
@@ -698,7 +700,7 @@ async fn a_delivery_in_flight_at_shutdown_is_sent_again_after_restart() {
     let n = Node::start(&f.url, f.dir.path(), |_| {}).await;
     let hits = rx.wait_until("the redelivery", |h| h.len() >= 2 && h[1].answered == 200).await;
     assert_eq!(hits[0].event_id(), hits[1].event_id(), "the same event, so the receiver can dedupe");
-    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!(s["delivered"], 1);
     n.stop().await;
 }
@@ -712,10 +714,10 @@ async fn public_only_mode_refuses_loopback_targets() {
     let (_, hook) = n.hook(&app_id, &rx.url, &["user:remove"], json!({})).await;
     let user = n.user(&app_id, json!({})).await;
     n.delete_user(&app_id, &user).await;
-    let s = n.drained(hook["id"].as_str().unwrap(), 1).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!(s["failed"], 1);
     assert!(s["lastError"].as_str().unwrap().contains("not public"), "{s}");
-    assert!(rx.settle().await.is_empty());
+    assert!(rx.hits().is_empty());
 }
 
 #[tokio::test]
@@ -747,8 +749,8 @@ async fn two_nodes_on_one_postgres_send_each_event_once() {
         n.delete_user(&app_id, &user).await;
     }
     rx.wait_for(total).await;
-    a.drained(hook["id"].as_str().unwrap(), total as i64).await;
-    let hits = rx.settle().await;
+    a.drained(hook["id"].as_str().unwrap()).await;
+    let hits = rx.hits();
     let mut ids: Vec<String> = hits.iter().map(Hit::event_id).collect();
     ids.sort();
     ids.dedup();
@@ -759,11 +761,14 @@ async fn two_nodes_on_one_postgres_send_each_event_once() {
 
 #[tokio::test]
 async fn a_failing_target_is_parked_then_probed_back() {
+    // The running dispatcher, end to end: three failures park the webhook, and the probe
+    // waits for the park to end. (The circuit step by step: `the_circuit_parks_…` below.)
+    let park = Duration::from_millis(1500);
     let f = fresh();
     let n = Node::start_tuned(&f.url, f.dir.path(), |_| {}, |d| {
         d.circuit_threshold = 3;
-        d.circuit_park = Duration::from_millis(1500);
-        d.circuit_max_park = Duration::from_millis(1500);
+        d.circuit_park = park;
+        d.circuit_max_park = park;
     })
     .await;
     let rx = Receiver::start(vec![Reply::Status(500), Reply::Status(500), Reply::Status(500), Reply::Status(200)], 0).await;
@@ -773,24 +778,19 @@ async fn a_failing_target_is_parked_then_probed_back() {
     let user = n.user(&app_id, json!({})).await;
     n.delete_user(&app_id, &user).await;
 
-    // Three failures in a row open the circuit: the webhook is parked, its delivery waits.
-    let mut parked = Value::Null;
-    for _ in 0..1000 {
-        parked = n.status(webhook_id).await;
-        if parked["parkedUntil"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(parked["parkedUntil"].is_string(), "{parked}");
-    assert_eq!((parked["consecutiveFailures"].as_i64(), parked["pending"].as_i64()), (Some(3), Some(1)));
-    assert_eq!(rx.hits().len(), 3);
-
-    // After the park one probe goes out; its success closes the circuit.
-    let s = n.drained(webhook_id, 1).await;
-    assert_eq!((s["delivered"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(0)));
+    let s = n.drained(webhook_id).await;
+    assert_eq!((s["delivered"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(0)), "the probe's success closes the circuit: {s}");
     assert!(s["parkedUntil"].is_null());
-    assert_eq!(rx.settle().await.len(), 4);
+    assert_eq!(rx.requests_seen(), [(500, 1), (500, 1), (500, 1), (200, 1)]);
+    // Retries come 20 ms apart; the probe came only after the park. A lower bound on
+    // elapsed time: a slow machine can only widen the gap.
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
+    let attempts = attempts["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4, "{attempts:?}");
+    let (probe, third) = (&attempts[0], &attempts[1]);
+    let third_answered = parse_iso(third["startedAt"].as_str().unwrap()).unwrap() + third["durationMs"].as_i64().unwrap();
+    let probe_started = parse_iso(probe["startedAt"].as_str().unwrap()).unwrap();
+    assert!(probe_started - third_answered >= park.as_millis() as i64 - 5, "the probe came {} ms after the third failure", probe_started - third_answered);
 }
 
 #[tokio::test]
@@ -810,18 +810,17 @@ async fn finished_deliveries_are_forgotten_after_the_retention() {
     n.delete_user(&app_id, &user).await;
     // Once the retry has been answered, the delivery row exists until retention drops it.
     rx.wait_until("the retry answered", |h| h.len() >= 2 && h[1].answered == 200).await;
-    for _ in 0..500 {
-        let s = n.status(webhook_id).await;
-        if s["delivered"] == 0 && s["pending"] == 0 {
-            let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
-            assert_eq!(attempts["attempts"], json!([]));
-            // The webhook's health (last success) outlives the rows.
-            assert!(s["lastSuccessAt"].is_string());
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the delivered row was never forgotten: {}", n.status(webhook_id).await);
+    let node = &n;
+    let s = eventually("the delivered row to be forgotten", move || async move {
+        // Pending until the retry's answer is recorded, then delivered until forgotten.
+        let s = node.status(webhook_id).await;
+        if s["delivered"] == 0 && s["pending"] == 0 { Ok(s) } else { Err(s.to_string()) }
+    })
+    .await;
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
+    assert_eq!(attempts["attempts"], json!([]));
+    // The webhook's health (last success) outlives the rows.
+    assert!(s["lastSuccessAt"].is_string());
 }
 
 #[tokio::test]
@@ -837,7 +836,7 @@ async fn connection_errors_are_retried_then_fail() {
     let webhook_id = hook["id"].as_str().unwrap();
     let user = n.user(&app_id, json!({})).await;
     n.delete_user(&app_id, &user).await;
-    let s = n.drained(webhook_id, 1).await;
+    let s = n.drained(webhook_id).await;
     assert_eq!((s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(1), Some(5)));
     assert!(s["lastError"].as_str().unwrap().starts_with("connection failed"), "{s}");
     let attempts = n.ok("GET", &format!("/admin/webhooks/{webhook_id}/attempts"), None).await;
@@ -910,9 +909,9 @@ async fn due_events_travel_in_batches_in_order_and_each_arrives_once_on(f: Fresh
     let (n, hook, convs) = backlog_of_messages(&f, &rx, 3, per_conv, |d| d.max_batch = cap).await;
     let total = per_conv * convs.len();
     rx.wait_for(total).await;
-    let s = n.drained(hook["id"].as_str().unwrap(), total as i64).await;
+    let s = n.drained(hook["id"].as_str().unwrap()).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64()), (Some(total as i64), Some(0)));
-    let hits = rx.settle().await;
+    let hits = rx.hits();
 
     // Exactly once each.
     let mut ids: Vec<String> = hits.iter().map(Hit::event_id).collect();
@@ -950,9 +949,9 @@ async fn a_failed_batch_is_retried_whole_in_the_same_order_on(f: Fresh) {
     let total = per_conv * convs.len();
     let webhook_id = hook["id"].as_str().unwrap();
     rx.wait_until("a retry accepted", |h| h.iter().filter(|x| x.answered == 200).count() >= total).await;
-    let s = n.drained(webhook_id, total as i64).await;
+    let s = n.drained(webhook_id).await;
     assert_eq!((s["delivered"].as_i64(), s["failed"].as_i64(), s["consecutiveFailures"].as_i64()), (Some(total as i64), Some(0), Some(0)));
-    let hits = rx.settle().await;
+    let hits = rx.hits();
     // Everything due went in one request; the 503 sent all of it back, and the retry
     // carried the same events (same ids) in the same order.
     let requests = requests_of(&hits);
@@ -976,16 +975,25 @@ async fn a_failed_batch_is_retried_whole_in_the_same_order_on(f: Fresh) {
 #[tokio::test]
 async fn expiry_never_overtakes_a_delivery_in_flight() {
     let f = fresh();
-    let n = Node::start_tuned(&f.url, f.dir.path(), |c| c.webhook_timeout_ms = 10_000, |d| {
+    // Retries far off, so a pending delivery fails only by expiry.
+    let n = Node::start_tuned(&f.url, f.dir.path(), |c| {
+        c.webhook_timeout_ms = 10_000;
+        c.webhook_retry_delays_ms = vec![600_000; 4];
+    }, |d| {
         d.max_pending_age = Duration::from_millis(300);
         d.prune_interval = Duration::from_millis(50);
         d.poll_interval = Duration::from_millis(50);
     })
     .await;
-    let rx = Receiver::start(vec![Reply::Hang(Duration::from_millis(1500))], 0).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let rx = Receiver::start(vec![Reply::HoldUntil(gate.clone())], 0).await;
     let app_id = n.app().await;
     let (_, hook) = n.hook(&app_id, &rx.url, &["conversation:message"], json!({})).await;
     let webhook_id = hook["id"].as_str().unwrap();
+    // A witness: a webhook nobody answers, whose one delivery waits for a retry.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_, witness) = n.hook(&app_id, &format!("http://{closed}/hook"), &["user:remove"], json!({})).await;
+    let witness_id = witness["id"].as_str().unwrap();
     let user = n.user(&app_id, json!({})).await;
     let c = n.ok("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": user}]}))).await;
     let path = format!("/v2/apps/{app_id}/conversations/{}/messages", c["conversation"]["id"].as_str().unwrap());
@@ -994,15 +1002,238 @@ async fn expiry_never_overtakes_a_delivery_in_flight() {
     rx.wait_for(1).await;
     post(1).await;
     post(2).await;
-    // Long past their age limit, the two behind the one in flight are still pending: the
-    // line's finished deliveries stay a prefix of it.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let other = n.user(&app_id, json!({})).await;
+    n.delete_user(&app_id, &other).await;
+
+    // The witness was routed after the two messages, so the retention run that expired it
+    // had them in view too: they were just as old.
+    let node = &n;
+    eventually("the witness to expire", move || async move {
+        let s = node.status(witness_id).await;
+        if s["failed"] == 1 { Ok(()) } else { Err(s.to_string()) }
+    })
+    .await;
+    let attempts = n.ok("GET", &format!("/admin/webhooks/{witness_id}/attempts"), None).await;
+    assert_eq!(attempts["attempts"].as_array().unwrap().len(), 1, "it failed by expiry, not by running out of attempts: {attempts}");
+    // Yet the two behind the one in flight are still pending: a line's finished
+    // deliveries stay a prefix of it.
     let s = n.status(webhook_id).await;
     assert_eq!((s["pending"].as_i64(), s["failed"].as_i64()), (Some(3), Some(0)), "{s}");
+
     // Whatever becomes of them once the first is answered, none reached the target before.
-    let s = n.drained(webhook_id, 3).await;
+    gate.add_permits(1);
+    let s = n.drained(webhook_id).await;
     assert_eq!(s["delivered"].as_i64().unwrap() + s["failed"].as_i64().unwrap(), 3);
-    let hits = rx.settle().await;
+    let hits = rx.hits();
     assert_eq!(text_of(&hits[0]), 0);
     assert!(hits[1..].iter().all(|h| h.request > 0 && text_of(h) > 0), "{hits:#?}");
+}
+
+// ---- the schedule and the circuit, step by step (no dispatcher; `events::step`) ----
+
+/// A store with no server over it (so nothing sends but `step`), and an app whose custom
+/// integration's webhook posts `triggers` to `target`. Returns (store, app, webhook id).
+async fn stepped(f: &Fresh, target: &str, triggers: &[&str]) -> (Store, String, String) {
+    let store = open(&f.url).await;
+    let app = store.create_app(sunbeam::domain::app::new_app(sunbeam::domain::ids::new_id(), json!({"displayName": "Shop"})).unwrap()).await.unwrap();
+    let (integration, webhook) = sunbeam::domain::integration::new_integration(
+        sunbeam::domain::ids::new_id(),
+        sunbeam::domain::ids::new_id(),
+        json!({"type": "custom", "webhooks": [{"target": target, "triggers": triggers}]}),
+    )
+    .unwrap();
+    let webhook_id = webhook.as_ref().unwrap().id.clone();
+    store.create_integration(&app.id, integration, webhook).await.unwrap();
+    (store, app.id, webhook_id)
+}
+
+/// Commits one `user:remove` event (a user created and deleted).
+async fn remove_a_user(store: &Store, app_id: &str) {
+    let user = sunbeam::domain::user::new_user(sunbeam::domain::ids::new_id(), now_ms(), json!({}), false).unwrap();
+    let user = store.create_user(app_id, user).await.unwrap();
+    store.delete_user(app_id, &user.id).await.unwrap();
+}
+
+/// A clock reading for a first step: a little ahead of the wall clock, since routing
+/// stamps new deliveries due at the store's (wall) clock.
+fn step_clock() -> i64 {
+    now_ms() + 1_000
+}
+
+async fn stepped_status(store: &Store, webhook_id: &str) -> WebhookStatus {
+    store.webhook_statuses(None).await.unwrap().into_iter().find(|s| s.webhook_id == webhook_id).unwrap()
+}
+
+/// The one request a step sent, with its one outcome: (answer, verdict, attempt number).
+fn only_attempt(r: &StepReport) -> (Answer, Verdict, i64) {
+    assert_eq!(r.sent(), 1, "{r:?}");
+    let a = &r.attempts[0];
+    assert_eq!(a.outcomes.len(), 1, "{r:?}");
+    (a.answer.clone(), a.outcomes[0].verdict, a.outcomes[0].attempt)
+}
+
+#[tokio::test]
+async fn a_5xx_is_retried_on_the_schedule_and_the_fifth_failure_is_final() {
+    for f in backends().await {
+        a_5xx_is_retried_on_the_schedule_and_the_fifth_failure_is_final_on(f).await;
+    }
+}
+
+async fn a_5xx_is_retried_on_the_schedule_and_the_fifth_failure_is_final_on(f: Fresh) {
+    let answers = [500u16, 502, 503, 504, 500];
+    let rx = Receiver::start(answers.iter().map(|s| Reply::Status(*s)).collect(), 0).await;
+    let (store, app_id, webhook_id) = stepped(&f, &rx.url, &["user:remove"]).await;
+    // The spec's schedule: 5 attempts, waits of 1, 2, 4 and 8 minutes ± 20 %.
+    let settings = DeliverySettings::default();
+    remove_a_user(&store, &app_id).await;
+
+    let mut now = step_clock();
+    let first = step(&store, &settings, now).await.unwrap();
+    assert_eq!(first.routed, 1);
+    let (mut answer, mut verdict, mut attempt) = only_attempt(&first);
+    let delivery = first.attempts[0].deliveries.clone();
+    for (made, status) in answers.iter().enumerate().map(|(i, s)| (i as i64 + 1, *s)) {
+        assert_eq!((&answer, attempt), (&Answer::Status(status), made));
+        if made == 5 {
+            assert_eq!(verdict, Verdict::Failed, "the fifth attempt is the last");
+            break;
+        }
+        let Verdict::Retry { at } = verdict else { panic!("attempt {made}: {verdict:?}") };
+        let wait = settings.retry_delays[made as usize - 1].as_millis() as i64;
+        assert!((wait * 8 / 10 - 1..=wait * 12 / 10 + 1).contains(&(at - now)), "attempt {made}: retry in {} ms, the wait is {wait} ms ± 20 %", at - now);
+        // Not a millisecond early…
+        let early = step(&store, &settings, at - 1).await.unwrap();
+        assert_eq!(early.sent(), 0, "before its time: {early:?}");
+        // …and then the same delivery again.
+        now = at;
+        let next = step(&store, &settings, now).await.unwrap();
+        assert_eq!(next.attempts.first().map(|a| &a.deliveries), Some(&delivery), "{next:?}");
+        (answer, verdict, attempt) = only_attempt(&next);
+    }
+    // A failed delivery is never tried again.
+    assert_eq!(step(&store, &settings, now + 86_400_000).await.unwrap().sent(), 0);
+
+    let hits = rx.hits();
+    assert_eq!(hits.iter().map(|h| h.answered).collect::<Vec<_>>(), answers, "exactly five requests");
+    assert!(hits.iter().all(|h| h.event_id() == hits[0].event_id()), "the same event each time");
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!((s.pending, s.delivered, s.failed, s.consecutive_failures), (0, 0, 1, 5), "{s:?}");
+    assert_eq!(s.last_error.as_deref(), Some("HTTP 500"));
+    let attempts = store.webhook_attempts(&webhook_id, 10).await.unwrap();
+    assert_eq!(attempts.iter().map(|a| (a.attempt, a.status)).collect::<Vec<_>>(), [(5, Some(500)), (4, Some(504)), (3, Some(503)), (2, Some(502)), (1, Some(500))]);
+    assert!(attempts.iter().all(|a| a.state == "failed"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_non_recoverable_statuses_are_not_retried_and_others_are() {
+    for f in backends().await {
+        the_non_recoverable_statuses_are_not_retried_and_others_are_on(f).await;
+    }
+}
+
+async fn the_non_recoverable_statuses_are_not_retried_and_others_are_on(f: Fresh) {
+    let refusals = [400u16, 401, 403, 404, 406];
+    // Then a 4xx that is not among them (410), retried and accepted.
+    let script = refusals.iter().chain(&[410, 200]).map(|s| Reply::Status(*s)).collect();
+    let rx = Receiver::start(script, 0).await;
+    let (store, app_id, webhook_id) = stepped(&f, &rx.url, &["user:remove"]).await;
+    let settings = DeliverySettings::default();
+    let later = 86_400_000;
+    for code in refusals {
+        // One event per step, so each gets a request (and a scripted answer) of its own.
+        remove_a_user(&store, &app_id).await;
+        let now = step_clock();
+        let r = step(&store, &settings, now).await.unwrap();
+        assert_eq!(only_attempt(&r), (Answer::Status(code), Verdict::Failed, 1), "{code}");
+        assert_eq!(step(&store, &settings, now + later).await.unwrap().sent(), 0, "{code} is not retried");
+    }
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!((s.pending, s.delivered, s.failed), (0, 0, 5), "{s:?}");
+    // A refusal says nothing about the target's health: the circuit stays closed.
+    assert_eq!((s.consecutive_failures, s.parked_until.as_deref()), (0, None));
+
+    remove_a_user(&store, &app_id).await;
+    let now = step_clock();
+    let r = step(&store, &settings, now).await.unwrap();
+    let (answer, verdict, _) = only_attempt(&r);
+    assert_eq!(answer, Answer::Status(410));
+    let Verdict::Retry { at } = verdict else { panic!("410 is retried: {verdict:?}") };
+    let r = step(&store, &settings, at).await.unwrap();
+    assert_eq!(only_attempt(&r), (Answer::Status(200), Verdict::Delivered, 2));
+
+    assert_eq!(rx.requests_seen(), [(400, 1), (401, 1), (403, 1), (404, 1), (406, 1), (410, 1), (200, 1)]);
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!((s.pending, s.delivered, s.failed, s.consecutive_failures), (0, 1, 5, 0), "{s:?}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_circuit_parks_a_failing_target_then_probes_it_with_one_delivery() {
+    for f in backends().await {
+        the_circuit_parks_a_failing_target_then_probes_it_with_one_delivery_on(f).await;
+    }
+}
+
+async fn the_circuit_parks_a_failing_target_then_probes_it_with_one_delivery_on(f: Fresh) {
+    let script = [500u16, 500, 500, 500, 200, 200].iter().map(|s| Reply::Status(*s)).collect();
+    let rx = Receiver::start(script, 0).await;
+    let (store, app_id, webhook_id) = stepped(&f, &rx.url, &["user:remove"]).await;
+    let park = Duration::from_secs(60);
+    let settings = DeliverySettings {
+        // Retries due at once, so only the circuit holds anything back.
+        retry_delays: vec![Duration::from_millis(1); 4],
+        jitter: 0.0,
+        circuit_threshold: 3,
+        circuit_park: park,
+        circuit_max_park: Duration::from_secs(900),
+        ..DeliverySettings::default()
+    };
+    // Three events (three users: three lines), due together: one request each time.
+    for _ in 0..3 {
+        remove_a_user(&store, &app_id).await;
+    }
+    let mut now = step_clock();
+    let mut all = Vec::new();
+    let mut wall = 0;
+    for failure in 1..=3 {
+        wall = now_ms();
+        let r = step(&store, &settings, now).await.unwrap();
+        assert_eq!((r.sent(), &r.attempts[0].answer), (1, &Answer::Status(500)), "{r:?}");
+        all = r.attempts[0].deliveries.clone();
+        assert_eq!(all.len(), 3, "{r:?}");
+        let s = stepped_status(&store, &webhook_id).await;
+        assert_eq!((s.consecutive_failures, s.parked_until.is_some()), (failure, failure == 3), "{s:?}");
+        now += 1;
+    }
+    let (a, b, c) = (all[0], all[1], all[2]);
+
+    // Parked: although all three are due, nothing goes until the park ends. The park is
+    // timed by the store's clock; the next wake-up says when.
+    let park_ms = park.as_millis() as i64;
+    let park_end = store.next_delivery_wake(now).await.unwrap().expect("a parked webhook wakes");
+    assert!((wall + park_ms..=now_ms() + park_ms).contains(&park_end), "parked for the circuit's park from the third failure: until {park_end}");
+    assert_eq!(step(&store, &settings, park_end - 1).await.unwrap().sent(), 0, "parked");
+    // Then one probe of one delivery (the oldest); it fails, and the park doubles.
+    let wall = now_ms();
+    let r = step(&store, &settings, park_end).await.unwrap();
+    assert_eq!((r.sent(), &r.attempts[0].answer, &r.attempts[0].deliveries), (1, &Answer::Status(500), &vec![a]), "{r:?}");
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!(s.consecutive_failures, 4);
+    let second_end = store.next_delivery_wake(park_end + 1).await.unwrap().expect("parked again");
+    assert!((wall + 2 * park_ms..=now_ms() + 2 * park_ms).contains(&second_end), "parked twice as long after the failed probe: until {second_end}");
+    assert_eq!(step(&store, &settings, second_end - 1).await.unwrap().sent(), 0, "parked again");
+    // The next probe (the next oldest) succeeds and closes the circuit…
+    let r = step(&store, &settings, second_end).await.unwrap();
+    assert_eq!((r.sent(), &r.attempts[0].answer, &r.attempts[0].deliveries), (1, &Answer::Status(200), &vec![b]), "{r:?}");
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!((s.consecutive_failures, s.parked_until.as_deref()), (0, None), "{s:?}");
+    // …and the rest go together again.
+    let r = step(&store, &settings, second_end).await.unwrap();
+    assert_eq!((r.sent(), &r.attempts[0].answer, &r.attempts[0].deliveries), (1, &Answer::Status(200), &vec![a, c]), "{r:?}");
+
+    assert_eq!(rx.requests_seen(), [(500, 3), (500, 3), (500, 3), (500, 1), (200, 1), (200, 2)]);
+    let s = stepped_status(&store, &webhook_id).await;
+    assert_eq!((s.pending, s.delivered, s.failed), (0, 3, 0), "{s:?}");
+    store.close().await;
 }

@@ -1,12 +1,16 @@
 //! Shared by the test binaries: a real server on a loopback port, over a fresh store.
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 use sunbeam::config::ServeConfig;
 use sunbeam::server::{bootstrap, Bootstrap, Server};
+use sunbeam::store::webhooks::WebhookStatus;
 use sunbeam::store::{SecretBox, Store, StoreLimits};
 
 /// Which database a test runs on.
@@ -17,7 +21,8 @@ pub enum Db {
 }
 
 /// A fresh, uniquely named PostgreSQL database, when one is reachable
-/// (`SUNBEAM_TEST_POSTGRES_URL`, else the local server). Under CI its absence fails.
+/// (`SUNBEAM_TEST_POSTGRES_URL`, else the local server). Under CI its absence fails; elsewhere
+/// the test says on the terminal that its PostgreSQL part is skipped (see [`report_skipped`]).
 pub async fn fresh_postgres_url() -> Option<String> {
     use sqlx::Connection;
     let admin = std::env::var("SUNBEAM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -26,9 +31,9 @@ pub async fn fresh_postgres_url() -> Option<String> {
         Ok(c) => c,
         Err(e) => {
             if std::env::var("CI").is_ok() {
-                panic!("PostgreSQL is required under CI but {admin} is not reachable: {e}");
+                panic!("PostgreSQL is required under CI but {} is not reachable: {e}", without_password(&admin));
             }
-            eprintln!("skipping PostgreSQL: {admin} is not reachable ({e})");
+            report_skipped(&format!("unreachable at {}: {e}", without_password(&admin)));
             return None;
         }
     };
@@ -37,6 +42,68 @@ pub async fn fresh_postgres_url() -> Option<String> {
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
     Some(format!("{base}/{name}"))
+}
+
+/// The harness has no "skipped" outcome: a test that cannot run its PostgreSQL part
+/// returns and is counted as passed. So it says so itself, as a line of the harness's own
+/// shape, `test <name> ... SKIPPED on PostgreSQL (<why>)`, written to stderr directly: the
+/// harness captures only the `print!` family, so this line shows in a normal `cargo test`
+/// run (tests run on threads named after them).
+pub fn report_skipped(why: &str) {
+    let name = std::thread::current().name().filter(|n| *n != "main").map(str::to_string).unwrap_or_else(|| "(this test)".into());
+    let _ = writeln!(std::io::stderr(), "test {name} ... SKIPPED on PostgreSQL ({why})");
+}
+
+/// A database URL fit for a log line.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// How long a test waits for a condition before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Polls `probe` every 10 ms until it answers `Ok`, and returns that; fails the test after
+/// [`WAIT`], naming `what` and the last `Err` (the state seen).
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(seen) if start.elapsed() >= WAIT => panic!("timed out after {WAIT:?} waiting for {what}; last seen: {seen}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Waits until the store's webhook work is drained: every outbox event routed and no
+/// delivery of any webhook pending (neither in flight nor waiting for a retry); returns
+/// every webhook's status then.
+///
+/// From that point no webhook request is under way or can still come (until something
+/// new is committed): a delivery stops being pending only when its attempt is recorded,
+/// after the target answered, and a target records what it got before it answers. So a
+/// receiver's count read after this is final, and a test may assert it exactly.
+pub async fn webhooks_drained(store: &Store) -> Vec<WebhookStatus> {
+    eventually("the webhook queue to drain (all events routed, nothing pending)", move || async move {
+        let unrouted = store.unrouted_events().await.map_err(|e| e.to_string())?;
+        let statuses = store.webhook_statuses(None).await.map_err(|e| e.to_string())?;
+        if unrouted == 0 && statuses.iter().all(|s| s.pending == 0) {
+            Ok(statuses)
+        } else {
+            Err(format!("{unrouted} unrouted events; {statuses:?}"))
+        }
+    })
+    .await
 }
 
 /// Test databases are never dropped by the run that made them (it may still be using
@@ -130,6 +197,11 @@ impl TestApp {
             _dir,
             shutdown: Some(tx),
         })
+    }
+
+    /// See [`webhooks_drained`].
+    pub async fn webhooks_drained(&self) -> Vec<WebhookStatus> {
+        webhooks_drained(&self.store).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,15 +3,14 @@
 use serde_json::json;
 use sunbeam::domain::app::new_app;
 use sunbeam::domain::conversation::{parse_join, parse_leave, parse_new_conversation, ConversationKind, UserRef};
-use sunbeam::domain::error::{DomainError, Resource};
+use sunbeam::domain::error::Resource;
 use sunbeam::domain::ids::new_id;
 use sunbeam::domain::message::{parse_activity_post, parse_message_post};
 use sunbeam::domain::pagination::PageRequest;
 use sunbeam::domain::user::new_user;
 use sunbeam::store::messages::MessageCursor;
-use sunbeam::store::{Store, StoreError, StoreLimits};
+use sunbeam::store::Store;
 
-use crate::common::{fresh_store, Db};
 use crate::{is_not_found, is_rule};
 
 async fn setup(store: &Store) -> (String, String, String) {
@@ -110,33 +109,6 @@ async fn scenario(store: &Store) {
 }
 
 story!(story, scenario);
-
-async fn locked_at_the_limit(db: Db) {
-    let Some(ts) = fresh_store(db, StoreLimits { max_messages_per_conversation: 2, ..StoreLimits::default() }).await else { return };
-    let store = &ts.store;
-    let (app, ann, _) = setup(store).await;
-    let (c, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
-    let source = json!({"type": "api:conversations"});
-    for _ in 0..2 {
-        store.post_message(&app, &c.id, text(json!({"type": "business"}), "x"), source.clone()).await.unwrap();
-    }
-    let third = store.post_message(&app, &c.id, text(json!({"type": "business"}), "x"), source.clone()).await;
-    assert!(matches!(third, Err(StoreError::Domain(DomainError::Locked(_)))), "{third:?}");
-    // The refused write left nothing behind: still two messages, two message events.
-    assert_eq!(store.list_messages(&app, &c.id, &MessageCursor::Newest).await.unwrap().items.len(), 2);
-    assert_eq!(event_kinds(store, &app).await.iter().filter(|k| *k == "conversation:message").count(), 2);
-    ts.store.close().await;
-}
-
-#[tokio::test]
-async fn message_limit_sqlite() {
-    locked_at_the_limit(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn message_limit_postgres() {
-    locked_at_the_limit(Db::Postgres).await;
-}
 
 /// Concurrent posts into one conversation get distinct, gap-free sequence numbers: the
 /// history holds every acknowledged message exactly once.

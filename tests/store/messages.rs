@@ -1,0 +1,200 @@
+//! Messages: posting, their order, history pages before and after a cursor, deletion, and
+//! the per-conversation limit (423), with the outbox events each leaves.
+
+use serde_json::{json, Value};
+use sunbeam::domain::app::new_app;
+use sunbeam::domain::conversation::parse_new_conversation;
+use sunbeam::domain::error::{DomainError, Resource};
+use sunbeam::domain::ids::new_id;
+use sunbeam::domain::message::{parse_message_post, NewMessage};
+use sunbeam::domain::pagination::Page;
+use sunbeam::domain::time::now_ms;
+use sunbeam::domain::user::new_user;
+use sunbeam::store::messages::{MessageCursor, MESSAGE_PAGE};
+use sunbeam::store::{Store, StoreError, StoreLimits};
+
+use crate::{is_not_found, is_rule};
+
+/// An app, a user `ann` and a group conversation with her in it: (app, ann, conversation).
+async fn setup(store: &Store) -> (String, String, String) {
+    let app = store.create_app(new_app(new_id(), json!({"displayName": "A"})).unwrap()).await.unwrap().id;
+    let ann = store.create_user(&app, new_user(new_id(), now_ms(), json!({"externalId": "ann"}), false).unwrap()).await.unwrap().id;
+    let (c, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
+    (app, ann, c.id)
+}
+
+fn text(author: Value, t: &str) -> NewMessage {
+    parse_message_post(json!({"author": author, "content": {"type": "text", "text": t}}), &Default::default()).unwrap()
+}
+
+fn business(t: &str) -> NewMessage {
+    text(json!({"type": "business"}), t)
+}
+
+fn source() -> Value {
+    json!({"type": "api:conversations"})
+}
+
+fn texts(page: &Page<Value>) -> Vec<String> {
+    page.items.iter().map(|m| m["content"]["text"].as_str().unwrap().to_string()).collect()
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+fn id_of(m: &Value) -> String {
+    m["id"].as_str().unwrap().to_string()
+}
+
+/// The texts of the app's `conversation:message` events, in outbox order.
+async fn message_events(store: &Store, app: &str) -> Vec<String> {
+    let events = store.events_after(app, 0, 10_000).await.unwrap();
+    events.iter().filter(|e| e.kind == "conversation:message").map(|e| e.payload["message"]["content"]["text"].as_str().unwrap().to_string()).collect()
+}
+
+fn is_invalid<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Domain(DomainError::Invalid(_))))
+}
+
+async fn history(store: &Store) {
+    let (app, ann, conv) = setup(store).await;
+    // Two full pages and a bit: 100 + 100 + 5.
+    let total = 2 * MESSAGE_PAGE as usize + 5;
+    let mut posted = Vec::new();
+    for i in 0..total {
+        let m = if i == 0 { text(json!({"type": "user", "userId": ann}), "0") } else { business(&i.to_string()) };
+        posted.push(store.post_message(&app, &conv, m, source()).await.unwrap());
+    }
+    assert_eq!(posted[0]["author"]["userId"], ann.as_str());
+    assert_eq!(posted[0]["author"]["type"], "user");
+    assert_eq!(posted[1]["author"]["type"], "business");
+    // Ids sort by creation, so the posting order is the id order too.
+    let ids: Vec<String> = posted.iter().map(id_of).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase with each post");
+
+    // The newest page, oldest first within it; a cursor back to the page before.
+    let newest = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+    assert_eq!(texts(&newest), numbered(total - 100..total));
+    assert!(newest.has_more);
+    assert_eq!(newest.before_cursor.as_deref(), Some(ids[total - 100].as_str()));
+    assert_eq!(newest.after_cursor, None);
+    // Paging back before it, then before that: everything, once, in order.
+    let back = store.list_messages(&app, &conv, &MessageCursor::Before(newest.before_cursor.clone().unwrap())).await.unwrap();
+    assert_eq!(texts(&back), numbered(5..total - 100));
+    assert!(back.has_more);
+    assert_eq!(back.before_cursor.as_deref(), Some(ids[5].as_str()));
+    assert_eq!(back.after_cursor.as_deref(), Some(ids[total - 101].as_str()));
+    let oldest = store.list_messages(&app, &conv, &MessageCursor::Before(back.before_cursor.clone().unwrap())).await.unwrap();
+    assert_eq!(texts(&oldest), numbered(0..5));
+    assert!(!oldest.has_more);
+    assert_eq!(oldest.before_cursor, None, "nothing precedes the first message");
+    // Forward again from the oldest page's last message.
+    let forward = store.list_messages(&app, &conv, &MessageCursor::After(oldest.after_cursor.clone().unwrap())).await.unwrap();
+    assert_eq!(texts(&forward), numbered(5..105));
+    assert!(forward.has_more);
+    assert_eq!(forward.after_cursor.as_deref(), Some(ids[104].as_str()));
+    assert_eq!(forward.before_cursor.as_deref(), Some(ids[5].as_str()));
+    let tail = store.list_messages(&app, &conv, &MessageCursor::After(ids[total - 3].clone())).await.unwrap();
+    assert_eq!(texts(&tail), numbered(total - 2..total));
+    assert!(!tail.has_more);
+    assert_eq!(tail.after_cursor, None);
+    let after_last = store.list_messages(&app, &conv, &MessageCursor::After(ids[total - 1].clone())).await.unwrap();
+    assert!(after_last.items.is_empty() && !after_last.has_more);
+
+    // The outbox has one message event per post, in the same order as the history.
+    assert_eq!(message_events(store, &app).await, numbered(0..total));
+
+    // Cursors are message ids of this conversation; anything else is an invalid query.
+    assert!(is_invalid(&store.list_messages(&app, &conv, &MessageCursor::Before(new_id())).await));
+    let (other, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
+    let elsewhere = store.post_message(&app, &other.id, business("elsewhere"), source()).await.unwrap();
+    assert!(is_invalid(&store.list_messages(&app, &conv, &MessageCursor::After(id_of(&elsewhere))).await));
+    assert!(is_not_found(&store.list_messages(&app, &new_id(), &MessageCursor::Newest).await, Resource::Conversation));
+
+    // Posting: to an unknown conversation, or as a user who is not a participant.
+    assert!(is_not_found(&store.post_message(&app, &new_id(), business("x"), source()).await, Resource::Conversation));
+    let bob = store.create_user(&app, new_user(new_id(), now_ms(), json!({"externalId": "bob"}), false).unwrap()).await.unwrap().id;
+    assert!(is_rule(&store.post_message(&app, &conv, text(json!({"type": "user", "userId": bob}), "intruder"), source()).await));
+    assert!(is_not_found(&store.post_message(&app, &conv, text(json!({"type": "user", "userId": new_id()}), "nobody"), source()).await, Resource::User));
+    // Another app cannot see or write into the conversation.
+    let other_app = store.create_app(new_app(new_id(), json!({"displayName": "B"})).unwrap()).await.unwrap().id;
+    assert!(is_not_found(&store.post_message(&other_app, &conv, business("x"), source()).await, Resource::Conversation));
+    assert!(is_not_found(&store.list_messages(&other_app, &conv, &MessageCursor::Newest).await, Resource::Conversation));
+    let newest_now = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+    assert_eq!(texts(&newest_now), numbered(total - 100..total), "refused posts left nothing");
+
+    // Deleting one message: gone from the history, the rest in place; twice is not found.
+    let doomed = &ids[total - 2];
+    store.delete_message(&app, &conv, doomed).await.unwrap();
+    let page = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+    let mut want = numbered(total - 101..total);
+    want.remove(want.len() - 2);
+    assert_eq!(texts(&page), want);
+    assert!(is_not_found(&store.delete_message(&app, &conv, doomed).await, Resource::Message));
+    assert!(is_not_found(&store.delete_message(&app, &conv, &id_of(&elsewhere)).await, Resource::Message), "a message of another conversation");
+    assert!(is_not_found(&store.delete_message(&app, &new_id(), &ids[0]).await, Resource::Conversation));
+    // Deleting all of them.
+    store.delete_all_messages(&app, &conv).await.unwrap();
+    let empty = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+    assert!(empty.items.is_empty() && !empty.has_more && empty.before_cursor.is_none());
+    assert_eq!(texts(&store.list_messages(&app, &other.id, &MessageCursor::Newest).await.unwrap()), ["elsewhere"], "the other conversation keeps its own");
+    // New posts continue after the old ones (in order, still after the deleted ones' ids).
+    let later = store.post_message(&app, &conv, business("later"), source()).await.unwrap();
+    assert!(id_of(&later) > ids[total - 1]);
+    assert_eq!(texts(&store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap()), ["later"]);
+}
+
+story!(history_pages_deletion_and_order, history);
+
+/// Concurrent posts into one conversation are all in its history, and the outbox holds
+/// their events in the same order as the history (one sequence orders both).
+async fn concurrent_order(store: &Store) {
+    let (app, _, conv) = setup(store).await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (store, app, conv) = (store.clone(), app.clone(), conv.clone());
+            tokio::spawn(async move { store.post_message(&app, &conv, business(&i.to_string()), source()).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = texts(&store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap());
+    assert_eq!(history.len(), 40);
+    let mut sorted = history.clone();
+    sorted.sort_by_key(|t| t.parse::<usize>().unwrap());
+    assert_eq!(sorted, numbered(0..40), "each once");
+    assert_eq!(message_events(store, &app).await, history, "events in history order");
+}
+
+story!(concurrent_posts_keep_one_order, concurrent_order);
+
+async fn locked_at_the_limit(store: &Store) {
+    let (app, _, conv) = setup(store).await;
+    for i in 0..3 {
+        store.post_message(&app, &conv, business(&i.to_string()), source()).await.unwrap();
+    }
+    let fourth = store.post_message(&app, &conv, business("3"), source()).await;
+    assert!(matches!(fourth, Err(StoreError::Domain(DomainError::Locked(_)))), "{fourth:?}");
+    // The refused write left nothing behind: three messages, three message events.
+    let page = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+    assert_eq!(texts(&page), numbered(0..3));
+    assert_eq!(message_events(store, &app).await, numbered(0..3));
+    // The limit counts what the conversation holds: a deletion makes room for one.
+    store.delete_message(&app, &conv, &id_of(&page.items[1])).await.unwrap();
+    store.post_message(&app, &conv, business("3"), source()).await.unwrap();
+    assert!(matches!(store.post_message(&app, &conv, business("4"), source()).await, Err(StoreError::Domain(DomainError::Locked(_)))));
+    assert_eq!(texts(&store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap()), ["0", "2", "3"]);
+    store.delete_all_messages(&app, &conv).await.unwrap();
+    for i in 0..3 {
+        store.post_message(&app, &conv, business(&format!("again {i}")), source()).await.unwrap();
+    }
+    assert!(matches!(store.post_message(&app, &conv, business("again 3"), source()).await, Err(StoreError::Domain(DomainError::Locked(_)))));
+    // Another conversation has a count of its own.
+    let ann = store.get_user(&app, "ann").await.unwrap().id;
+    let (other, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
+    store.post_message(&app, &other.id, business("there"), source()).await.unwrap();
+}
+
+story!(message_limit, locked_at_the_limit, limits = StoreLimits { max_messages_per_conversation: 3, ..StoreLimits::default() });
