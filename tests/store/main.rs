@@ -57,6 +57,12 @@ mod updates;
 mod users;
 mod webhooks;
 
+/// An outbox event's v2 payload, as a webhook that asked for full sources receives it.
+pub fn payload_of(e: &sunbeam::store::events::StoredEvent) -> serde_json::Value {
+    let shaping = sunbeam::wire::webhook::Shaping { full_users: None, include_full_source: true };
+    sunbeam::wire::webhook::payload(&e.event, &shaping)
+}
+
 pub fn limits() -> StoreLimits {
     StoreLimits::default()
 }

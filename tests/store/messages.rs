@@ -1,6 +1,7 @@
 //! Messages: posting, their order, history pages before and after a cursor, deletion, and
 //! the per-conversation limit (423), with the outbox events each leaves.
 
+use sunbeam::domain::event::Trigger;
 use serde_json::{json, Value};
 use sunbeam::domain::app::new_app;
 use sunbeam::domain::conversation::parse_new_conversation;
@@ -50,7 +51,7 @@ fn id_of(m: &Value) -> String {
 /// The texts of the app's `conversation:message` events, in outbox order.
 async fn message_events(store: &Store, app: &str) -> Vec<String> {
     let events = store.events_after(app, 0, 10_000).await.unwrap();
-    events.iter().filter(|e| e.kind == "conversation:message").map(|e| e.payload["message"]["content"]["text"].as_str().unwrap().to_string()).collect()
+    events.iter().filter(|e| e.trigger() == Trigger::ConversationMessage).map(|e| crate::payload_of(e)["message"]["content"]["text"].as_str().unwrap().to_string()).collect()
 }
 
 fn is_invalid<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {

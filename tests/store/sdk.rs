@@ -43,7 +43,7 @@ async fn history(store: &Store, app: &str, conv: &str) -> Vec<(String, Option<St
 }
 
 async fn events(store: &Store, app: &str, kind: &str) -> Vec<Value> {
-    store.events_after(app, 0, 1000).await.unwrap().into_iter().filter(|e| e.kind == kind).map(|e| e.payload).collect()
+    store.events_after(app, 0, 1000).await.unwrap().into_iter().filter(|e| e.trigger().as_str() == kind).map(|e| crate::payload_of(&e)).collect()
 }
 
 async fn merge(store: &Store) {

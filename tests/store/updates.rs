@@ -12,7 +12,7 @@ use sunbeam::domain::ids::new_id;
 use sunbeam::domain::integration::new_integration;
 use sunbeam::domain::time::now_ms;
 use sunbeam::domain::user::new_user;
-use sunbeam::domain::webhook::TRIGGERS;
+use sunbeam::domain::event::Trigger;
 use sunbeam::store::{Store, StoreError, StoreResult};
 
 use crate::is_not_found;
@@ -146,7 +146,7 @@ async fn scenario(store: &Store) {
     assert_eq!(store.update_conversation(&a, &conversation.id, replaced.clone()).await.unwrap().details, replaced);
 
     // Integrations: each writer adds a config entry; secrets survive the rewrites.
-    let body = json!({"type": "custom", "displayName": "Bot", "webhooks": [{"target": "https://example.com/h", "triggers": [TRIGGERS[0]]}]});
+    let body = json!({"type": "custom", "displayName": "Bot", "webhooks": [{"target": "https://example.com/h", "triggers": [Trigger::ALL[0].as_str()]}]});
     let (integration, webhook) = new_integration(new_id(), new_id(), body).unwrap();
     let mut integration = integration;
     integration.secrets.insert("token".into(), json!("s3cret"));
@@ -182,7 +182,7 @@ async fn scenario(store: &Store) {
             store
                 .update_webhook(&a, &int, &id, move |current| {
                     let mut next = current.clone();
-                    next.triggers.push(TRIGGERS[i + 1].to_string());
+                    next.triggers.push(Trigger::ALL[i + 1]);
                     if i == 9 {
                         next.include_full_user = true;
                     }
@@ -195,7 +195,7 @@ async fn scenario(store: &Store) {
     let stored = store.get_webhook(&a, &integration.id, &webhook.id).await.unwrap();
     let mut triggers = stored.triggers.clone();
     triggers.sort();
-    let mut want: Vec<String> = TRIGGERS[..=WRITERS].iter().map(|t| t.to_string()).collect();
+    let mut want: Vec<Trigger> = Trigger::ALL[..=WRITERS].to_vec();
     want.sort();
     assert_eq!(triggers, want);
     assert!(stored.include_full_user);
