@@ -395,8 +395,10 @@ async fn get_app_user(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id
 
 async fn update_app_user(State(s): State<AppState>, sdk: Sdk, Path((app_id, user_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<Json<Value>> {
     let user = sdk.user(&s, &app_id, Some(&user_id)).await?;
-    let next = wire::update_app_user(&user, &body)?;
-    let saved = s.store.save_user(&app_id, next, None).await?;
+    // Checked against the copy just read (400 before any write), then applied to the row
+    // as the transaction reads it, so concurrent updates keep each other's fields.
+    wire::update_app_user(&user, &body)?;
+    let saved = s.store.update_user(&app_id, &user.id, move |current| wire::update_app_user(current, &body)).await?;
     let clients = s.store.sdk_clients(&saved.id).await?;
     let started = has_conversation(&s, &saved).await?;
     Ok(Json(json!({ "appUser": wire::app_user(&saved, &clients, started) })))
@@ -512,8 +514,9 @@ async fn update_conversation(State(s): State<AppState>, sdk: Sdk, Path((app_id, 
             fields.insert(k.into(), v.clone());
         }
     }
-    let details = update_details(&c.details, Value::Object(fields))?;
-    let c = s.store.update_conversation(&app_id, &c.id, details).await?;
+    let fields = Value::Object(fields);
+    update_details(&c.details, fields.clone())?;
+    let c = s.store.patch_conversation(&app_id, &c.id, move |current| update_details(current, fields)).await?;
     Ok(Json(json!({ "conversation": conversation_json(&s, &c, false).await? })))
 }
 

@@ -213,11 +213,6 @@ impl Store {
         .await
     }
 
-    /// Replaces a conversation's details outright (the SDK's conversation update).
-    pub async fn update_conversation(&self, app_id: &str, id: &str, details: ConversationDetails) -> StoreResult<Conversation> {
-        self.patch_conversation(app_id, id, move |_| Ok(details)).await
-    }
-
     /// Deletes a conversation with its messages and participations. The default
     /// conversation of a user cannot be deleted (400, as the spec says).
     pub async fn delete_conversation(&self, app_id: &str, id: &str) -> StoreResult<()> {

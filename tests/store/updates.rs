@@ -140,10 +140,11 @@ async fn scenario(store: &Store) {
     assert!(is_refused(&r, "no"), "{r:?}");
     assert_eq!(store.get_conversation(&a, &conversation.id).await.unwrap(), stored);
     assert!(is_not_found(&store.patch_conversation(&a, &new_id(), |d| Ok(d.clone())).await, Resource::Conversation));
-    // The replacing update (the SDK's) still replaces.
+    // A patch may replace the whole document.
     let mut replaced = stored.details.clone();
     replaced.metadata = None;
-    assert_eq!(store.update_conversation(&a, &conversation.id, replaced.clone()).await.unwrap().details, replaced);
+    let whole = replaced.clone();
+    assert_eq!(store.patch_conversation(&a, &conversation.id, move |_| Ok(whole)).await.unwrap().details, replaced);
 
     // Integrations: each writer adds a config entry; secrets survive the rewrites.
     let body = json!({"type": "custom", "displayName": "Bot", "webhooks": [{"target": "https://example.com/h", "triggers": [Trigger::ALL[0].as_str()]}]});
