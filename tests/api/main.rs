@@ -16,3 +16,4 @@ mod wire;
 mod webhooks;
 mod realtime;
 mod sdk;
+mod switchboards;

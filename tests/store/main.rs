@@ -45,6 +45,7 @@ mod apps;
 mod concurrency;
 mod conversations;
 mod keys;
+mod switchboards;
 mod users;
 
 pub fn limits() -> StoreLimits {
