@@ -42,7 +42,21 @@ fn assemble(rows: Vec<Row>) -> StoreResult<Loaded> {
             integrations.push(from_json::<SwitchboardIntegration>(&body)?);
         }
     }
-    Ok(Some((switchboard, integrations)))
+    Ok(Some(forget_dangling(switchboard, integrations)))
+}
+
+/// Deleting an integration deletes its switchboard integration (a cascade), which may
+/// leave the default or a `next` naming an id that no longer exists. Such a reference
+/// names nothing and is read as absent (ids are never reused), so it neither shows nor
+/// makes every later change of the switchboard fail its checks.
+fn forget_dangling(mut switchboard: Switchboard, mut integrations: Vec<SwitchboardIntegration>) -> (Switchboard, Vec<SwitchboardIntegration>) {
+    let ids: Vec<String> = integrations.iter().map(|s| s.id.clone()).collect();
+    let exists = |id: &String| ids.contains(id);
+    switchboard.default_switchboard_integration_id = switchboard.default_switchboard_integration_id.filter(exists);
+    for s in &mut integrations {
+        s.next_switchboard_integration_id = s.next_switchboard_integration_id.take().filter(exists);
+    }
+    (switchboard, integrations)
 }
 
 async fn load_tx(c: &mut Tx<'_>, app_id: &str) -> StoreResult<Loaded> {
@@ -317,7 +331,7 @@ impl Store {
 
                     let (sb, all) = load_tx(c, &app_id).await?.ok_or_else(|| StoreError::not_found(Resource::Switchboard))?;
                     if !sb.enabled {
-                        return Err(StoreError::rule("The app's switchboard is disabled; enable it to pass control"));
+                        return Err(StoreError::rule("The app's switchboard is disabled; enable it to change who controls conversations"));
                     }
                     let linked = caller_integration.as_deref().and_then(|i| all.iter().find(|s| s.integration_id == i)).map(|s| s.id.as_str());
                     let actor = if caller_integration.is_some() { Actor::Integration { linked } } else { Actor::Business };

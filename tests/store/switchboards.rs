@@ -113,10 +113,18 @@ async fn configuration(store: &Store) {
     // The default and anyone's next stay.
     assert!(is_rule(&store.delete_switchboard_integration(&s.app, &s.switchboard, &s.bot.1).await));
     assert!(is_rule(&store.delete_switchboard_integration(&s.app, &s.switchboard, &s.human.1).await), "agent's next");
-    // Deleting a linked integration unlinks it.
-    store.update_switchboard_integration(&s.app, &s.switchboard, &s.agent.1, parse_switchboard_integration_update(json!({"nextSwitchboardIntegrationId": null})).unwrap()).await.unwrap();
+    // Deleting a linked integration unlinks it; the agent's `next` that named it names
+    // nothing now, and the switchboard stays editable.
     store.delete_integration(&s.app, &s.human.0).await.unwrap();
-    assert_eq!(store.list_switchboard_integrations(&s.app, &s.switchboard).await.unwrap().len(), 2);
+    let left = store.list_switchboard_integrations(&s.app, &s.switchboard).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|i| i.next_switchboard_integration_id.as_deref() != Some(s.human.1.as_str())), "{left:?}");
+    store.update_switchboard_integration(&s.app, &s.switchboard, &s.bot.1, parse_switchboard_integration_update(json!({"messageHistoryCount": 2})).unwrap()).await.unwrap();
+    // The default's integration too: enabling then needs a new default.
+    store.delete_integration(&s.app, &s.bot.0).await.unwrap();
+    let (sb, _) = store.switchboard(&s.app).await.unwrap().unwrap();
+    assert_eq!(sb.default_switchboard_integration_id, None);
+    assert!(is_rule(&store.update_switchboard(&s.app, &s.switchboard, parse_switchboard_update(json!({"enabled": true})).unwrap()).await));
 
     // Deleting the switchboard takes its integrations along.
     store.delete_switchboard(&s.app, &s.switchboard).await.unwrap();
