@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::{DomainError, DomainResult};
 use super::metadata::check_metadata;
+use super::switchboard::Control;
 use super::time::format_ms;
 use super::validate::{from_value, Patch, Problems};
 
@@ -55,6 +56,8 @@ pub struct Conversation {
     pub business_last_read: Option<i64>,
     pub created_at: i64,
     pub last_updated_at: i64,
+    /// Its switchboard state: who is active, who is pending.
+    pub control: Control,
 }
 
 impl Conversation {
@@ -80,12 +83,15 @@ impl Conversation {
         if let Some(b) = self.business_last_read {
             v["businessLastRead"] = json!(format_ms(b));
         }
+        self.control.write_into(&mut v);
         v
     }
 
     /// The spec's `conversationTruncated`, as webhook payloads carry it.
     pub fn truncated(&self) -> Value {
-        truncated(&self.id, self.kind, self.details.metadata.as_ref())
+        let mut v = truncated(&self.id, self.kind, self.details.metadata.as_ref());
+        self.control.write_into(&mut v);
+        v
     }
 }
 

@@ -12,6 +12,8 @@ pub enum Resource {
     Integration,
     Webhook,
     Client,
+    Switchboard,
+    SwitchboardIntegration,
     Generic,
 }
 
@@ -23,6 +25,9 @@ pub enum DomainError {
     /// The request is well formed but breaks a rule (400 with this title).
     #[error("{0}")]
     Rule(String),
+    /// A rule the spec gives its own 400 code (`too_many_switchboard_integrations`).
+    #[error("{1}")]
+    Coded(&'static str, String),
     #[error("{1}")]
     NotFound(Resource, String),
     #[error("{0}")]
@@ -51,6 +56,9 @@ impl DomainError {
             Resource::Integration => "Integration not found",
             Resource::Webhook => "Webhook not found",
             Resource::Client => "Client not found",
+            Resource::Switchboard => "Switchboard not found",
+            // Spelled as the spec's examples spell it.
+            Resource::SwitchboardIntegration => "SwitchboardIntegration not found",
             Resource::Generic => "Resource not found",
         };
         DomainError::NotFound(resource, title.to_string())

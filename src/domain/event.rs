@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::conversation::ConversationKind;
 use super::message::ActivityKind;
 use super::sdk::SdkClient;
+use super::switchboard::Control;
 use super::time::parse_iso;
 use super::user::User;
 
@@ -105,17 +106,29 @@ pub struct ConversationRef {
     pub kind: ConversationKind,
     #[serde(default)]
     pub metadata: Option<Map<String, Value>>,
+    /// Who controlled the conversation when the event happened (its switchboard state).
+    /// Webhook payloads show it, and the router gates conversation events by it: who was
+    /// in control when a message arrived is a fact about that message, so it travels with
+    /// the event rather than being looked up when the router gets to it (by then control
+    /// may have passed on). Absent in rows written before the switchboard existed.
+    #[serde(default, skip_serializing_if = "Control::is_empty")]
+    pub control: Control,
 }
 
 impl ConversationRef {
     pub fn new(id: &str, kind: ConversationKind, metadata: Option<&Map<String, Value>>) -> ConversationRef {
-        ConversationRef { id: id.to_string(), kind, metadata: metadata.cloned() }
+        ConversationRef { id: id.to_string(), kind, metadata: metadata.cloned(), control: Control::default() }
+    }
+
+    pub fn with_control(mut self, control: Control) -> ConversationRef {
+        self.control = control;
+        self
     }
 }
 
 impl From<&super::conversation::Conversation> for ConversationRef {
     fn from(c: &super::conversation::Conversation) -> Self {
-        ConversationRef::new(&c.id, c.kind, c.details.metadata.as_ref())
+        ConversationRef::new(&c.id, c.kind, c.details.metadata.as_ref()).with_control(c.control.clone())
     }
 }
 
@@ -273,6 +286,33 @@ pub struct ClientChange {
     pub source: Value,
 }
 
+/// A change of control over a conversation (`switchboard:passControl`, `offerControl`,
+/// `acceptControl`, `releaseControl`): the conversation as the change left it, and the
+/// caller's `metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlChange {
+    pub conversation: ConversationRef,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// What went wrong, in a `switchboard:*:failure` payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlError {
+    pub code: String,
+    pub message: String,
+}
+
+/// A refused pass, offer or accept (`switchboard:*:failure`): the conversation as it
+/// stays, the error, and the caller's `metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlFailed {
+    pub conversation: ConversationRef,
+    pub error: ControlError,
+    #[serde(default)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
 /// Everything the platform emits. Adding a variant makes the compiler find every
 /// renderer and router that must learn it.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +331,13 @@ pub enum Event {
     ClientAdded(ClientChange),
     ClientUpdated(ClientChange),
     ClientRemoved(ClientChange),
+    ControlPassed(ControlChange),
+    ControlOffered(ControlChange),
+    ControlAccepted(ControlChange),
+    ControlReleased(ControlChange),
+    PassControlFailed(ControlFailed),
+    OfferControlFailed(ControlFailed),
+    AcceptControlFailed(ControlFailed),
 }
 
 impl Event {
@@ -311,6 +358,13 @@ impl Event {
             Event::ClientAdded(_) => Trigger::ClientAdd,
             Event::ClientUpdated(_) => Trigger::ClientUpdate,
             Event::ClientRemoved(_) => Trigger::ClientRemove,
+            Event::ControlPassed(_) => Trigger::SwitchboardPassControl,
+            Event::ControlOffered(_) => Trigger::SwitchboardOfferControl,
+            Event::ControlAccepted(_) => Trigger::SwitchboardAcceptControl,
+            Event::ControlReleased(_) => Trigger::SwitchboardReleaseControl,
+            Event::PassControlFailed(_) => Trigger::SwitchboardPassControlFailure,
+            Event::OfferControlFailed(_) => Trigger::SwitchboardOfferControlFailure,
+            Event::AcceptControlFailed(_) => Trigger::SwitchboardAcceptControlFailure,
         }
     }
 
@@ -325,6 +379,19 @@ impl Event {
             Event::PostbackReceived(e) => Some(&e.conversation),
             Event::UserUpdated(_) | Event::UserRemoved(_) | Event::UsersMerged(_) => None,
             Event::ClientAdded(_) | Event::ClientUpdated(_) | Event::ClientRemoved(_) => None,
+            Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => Some(&e.conversation),
+            Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => Some(&e.conversation),
+        }
+    }
+
+    /// The conversation of an event the switchboard gates: every conversation event but
+    /// the switchboard's own, which are how integrations learn that control moved (to them,
+    /// or away from them) and so reach every subscriber.
+    pub fn gated_conversation(&self) -> Option<&ConversationRef> {
+        match self {
+            Event::ControlPassed(_) | Event::ControlOffered(_) | Event::ControlAccepted(_) | Event::ControlReleased(_) => None,
+            Event::PassControlFailed(_) | Event::OfferControlFailed(_) | Event::AcceptControlFailed(_) => None,
+            _ => self.conversation(),
         }
     }
 
@@ -362,6 +429,8 @@ impl Event {
             Event::UserRemoved(e) => vec![&e.user.id],
             Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => vec![&e.user.id],
             Event::ConversationRemoved(_) | Event::PostbackReceived(_) | Event::UsersMerged(_) => vec![],
+            Event::ControlPassed(_) | Event::ControlOffered(_) | Event::ControlAccepted(_) | Event::ControlReleased(_) => vec![],
+            Event::PassControlFailed(_) | Event::OfferControlFailed(_) | Event::AcceptControlFailed(_) => vec![],
         };
         ids.dedup();
         ids
@@ -380,6 +449,8 @@ impl Event {
             Event::UserRemoved(e) => serde_json::to_value(e),
             Event::UsersMerged(e) => serde_json::to_value(e),
             Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => serde_json::to_value(e),
+            Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => serde_json::to_value(e),
+            Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => serde_json::to_value(e),
         }
         .expect("events serialise: their fields are JSON values and plain structs");
         json!({ "v": STORED_VERSION, "data": data }).to_string()
@@ -414,6 +485,13 @@ impl Event {
             Trigger::ClientAdd => Event::ClientAdded(de(data)?),
             Trigger::ClientUpdate => Event::ClientUpdated(de(data)?),
             Trigger::ClientRemove => Event::ClientRemoved(de(data)?),
+            Trigger::SwitchboardPassControl => Event::ControlPassed(de(data)?),
+            Trigger::SwitchboardOfferControl => Event::ControlOffered(de(data)?),
+            Trigger::SwitchboardAcceptControl => Event::ControlAccepted(de(data)?),
+            Trigger::SwitchboardReleaseControl => Event::ControlReleased(de(data)?),
+            Trigger::SwitchboardPassControlFailure => Event::PassControlFailed(de(data)?),
+            Trigger::SwitchboardOfferControlFailure => Event::OfferControlFailed(de(data)?),
+            Trigger::SwitchboardAcceptControlFailure => Event::AcceptControlFailed(de(data)?),
             other => return Err(format!("{other} is not an event this build records")),
         })
     }
@@ -454,9 +532,15 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::switchboard::SwitchboardIntegrationRef;
 
     fn conversation() -> ConversationRef {
-        ConversationRef { id: "c1".into(), kind: ConversationKind::SdkGroup, metadata: None }
+        ConversationRef::new("c1", ConversationKind::SdkGroup, None)
+    }
+
+    fn controlled() -> ConversationRef {
+        let bot = SwitchboardIntegrationRef { id: "s1".into(), name: "bot".into(), integration_id: "i1".into(), integration_type: "custom".into() };
+        conversation().with_control(Control { active_switchboard_integration: Some(bot), pending_switchboard_integration: None })
     }
 
     fn summary() -> UserSummary {
@@ -503,6 +587,18 @@ mod tests {
             Event::ClientAdded(change.clone()),
             Event::ClientUpdated(change.clone()),
             Event::ClientRemoved(change),
+            Event::ControlPassed(ControlChange { conversation: controlled(), metadata: json!({"lang": "en"}).as_object().cloned() }),
+            Event::ControlOffered(ControlChange { conversation: controlled(), metadata: None }),
+            Event::ControlAccepted(ControlChange { conversation: controlled(), metadata: None }),
+            Event::ControlReleased(ControlChange { conversation: conversation(), metadata: None }),
+            Event::PassControlFailed(ControlFailed {
+                conversation: controlled(),
+                error: ControlError { code: "switchboard_invalid_target".into(), message: "nope".into() },
+                metadata: None,
+            }),
+            Event::OfferControlFailed(ControlFailed { conversation: controlled(), error: ControlError { code: "c".into(), message: "m".into() }, metadata: None }),
+            Event::AcceptControlFailed(ControlFailed { conversation: controlled(), error: ControlError { code: "c".into(), message: "m".into() }, metadata: None }),
+            Event::MessagePosted(MessagePosted { conversation: controlled(), message: json!({"id": "m2"}), author_user: None }),
         ];
         for e in events {
             let back = Event::decode(e.trigger().as_str(), &e.encode()).unwrap();
@@ -528,6 +624,17 @@ mod tests {
             "reason":"sdk","source":{"type":"web"}}"#;
         let Event::ClientRemoved(c) = Event::decode("client:remove", client).unwrap() else { panic!("a client removal") };
         assert_eq!((c.client.id.as_str(), c.client.platform.as_str(), c.client.last_seen), ("b1", "web", 1_593_182_027_120));
+    }
+
+    #[test]
+    fn rows_from_before_the_switchboard_have_nobody_in_control() {
+        let old = r#"{"v":1,"data":{"conversation":{"id":"c1","type":"personal","metadata":null},"message":{"id":"m1"}}}"#;
+        let e = Event::decode("conversation:message", old).unwrap();
+        assert!(e.conversation().unwrap().control.is_empty());
+        assert_eq!(e.gated_conversation().map(|c| c.id.as_str()), Some("c1"));
+        let pass = Event::ControlPassed(ControlChange { conversation: controlled(), metadata: None });
+        assert!(pass.gated_conversation().is_none(), "switchboard events reach every subscriber");
+        assert_eq!(pass.order_key().as_deref(), Some("c:c1"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod message;
 pub mod metadata;
 pub mod pagination;
 pub mod sdk;
+pub mod switchboard;
 pub mod time;
 pub mod user;
 pub mod validate;

@@ -35,6 +35,7 @@ impl From<DomainError> for ApiError {
                 ApiError { status: StatusCode::BAD_REQUEST, errors: titles.into_iter().map(|t| ("bad_request".to_string(), t)).collect() }
             }
             DomainError::Rule(t) => ApiError::bad_request(t),
+            DomainError::Coded(code, t) => ApiError::new(StatusCode::BAD_REQUEST, code, t),
             DomainError::NotFound(resource, title) => {
                 let code = match resource {
                     Resource::App => "app_not_found",
@@ -42,6 +43,8 @@ impl From<DomainError> for ApiError {
                     Resource::Conversation => "conversation_not_found",
                     Resource::Integration => "integration_not_found",
                     Resource::Client => "client_not_found",
+                    Resource::Switchboard => "switchboard_not_found",
+                    Resource::SwitchboardIntegration => "switchboard_integration_not_found",
                     Resource::Key | Resource::Participant | Resource::Message | Resource::Webhook | Resource::Generic => "not_found",
                 };
                 ApiError::new(StatusCode::NOT_FOUND, code, title)

@@ -27,6 +27,8 @@ mod paging;
 mod participants;
 /// The end-user SDK API (`/sdk/v2/…`): its own auth, error shape and CORS.
 mod sdk;
+/// Switchboards, switchboard integrations, and the control actions on conversations.
+mod switchboards;
 /// Users.
 mod users;
 /// Webhooks (app/integration scope) and the operators' delivery status.
@@ -74,7 +76,8 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .merge(activities::router())
         .merge(integrations::router())
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(switchboards::router());
     Router::new()
         .route("/health", get(health))
         .merge(v2)

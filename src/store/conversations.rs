@@ -10,19 +10,30 @@ use super::sql::{self, Tx, Value};
 
 use super::rows::{from_json, to_json};
 use super::users::{find_user_by_tx, find_user_tx};
+use super::switchboards::initial_control;
 use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::{Conversation, ConversationDetails, ConversationKind, LeaveRef, NewConversation, Participant, UserRef};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::event::{ConversationCreated, ConversationRemoved, CreationReason, Event, Membership, UserSummary};
 use crate::domain::ids::new_id;
 use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::switchboard::{Control, SwitchboardIntegration, SwitchboardIntegrationRef};
 use crate::domain::time::now_ms;
 use crate::domain::user::User;
 
-pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.is_default, c.body, c.business_last_read, c.created_at, c.last_updated_at";
+/// A conversation's columns, and the switchboard integrations that are active and pending
+/// in it (by primary key; NULL when there is none, or it was deleted since).
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.is_default, c.body, c.business_last_read, c.created_at, c.last_updated_at, \
+     (SELECT sa.body FROM switchboard_integrations sa WHERE sa.id = c.active_switchboard_integration_id) AS active_switchboard, \
+     (SELECT sp.body FROM switchboard_integrations sp WHERE sp.id = c.pending_switchboard_integration_id) AS pending_switchboard";
 
 pub(crate) fn conversation_from_row(row: &sql::Row) -> StoreResult<Conversation> {
     let kind: String = row.try_get("kind")?;
+    let switchboard_integration = |column: &str| -> StoreResult<Option<SwitchboardIntegrationRef>> {
+        let body: Option<String> = row.try_get(column)?;
+        Ok(body.map(|b| from_json::<SwitchboardIntegration>(&b)).transpose()?.as_ref().map(SwitchboardIntegrationRef::from))
+    };
+    let control = Control { active_switchboard_integration: switchboard_integration("active_switchboard")?, pending_switchboard_integration: switchboard_integration("pending_switchboard")? };
     Ok(Conversation {
         id: row.try_get("id")?,
         kind: ConversationKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("conversation kind {kind}")))?,
@@ -31,6 +42,7 @@ pub(crate) fn conversation_from_row(row: &sql::Row) -> StoreResult<Conversation>
         business_last_read: row.try_get("business_last_read")?,
         created_at: row.try_get("created_at")?,
         last_updated_at: row.try_get("last_updated_at")?,
+        control,
     })
 }
 
@@ -121,6 +133,8 @@ impl Store {
                     }
                     _ => false,
                 };
+                // While the app's switchboard is enabled, its default takes control.
+                let (control_state, control) = initial_control(c, &app_id).await?;
                 let conversation = Conversation {
                     id: new_id(),
                     kind: new.kind,
@@ -129,10 +143,11 @@ impl Store {
                     business_last_read: None,
                     created_at: now,
                     last_updated_at: now,
+                    control,
                 };
                 sql::query(
-                    "INSERT INTO conversations (id, app_id, kind, is_default, body, last_seq, message_count, created_at, last_updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7)",
+                    "INSERT INTO conversations (id, app_id, kind, is_default, body, last_seq, message_count, created_at, last_updated_at, active_switchboard_integration_id) \
+                     VALUES ($1, $2, $3, $4, $5, 0, 0, $6, $7, $8)",
                 )
                 .bind(&conversation.id)
                 .bind(&app_id)
@@ -141,6 +156,7 @@ impl Store {
                 .bind(to_json(&conversation.details))
                 .bind(now)
                 .bind(now)
+                .bind(&control_state.active)
                 .execute(&mut *c)
                 .await?;
                 let mut participants = Vec::with_capacity(users.len());

@@ -10,6 +10,7 @@ use super::sql::{self, Tx};
 
 use super::conversations::{find_conversation_tx, participant_of};
 use super::rows::{from_json, to_json};
+use super::switchboards::control_at_activity;
 use super::users::find_user_by_tx;
 use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::ConversationKind;
@@ -18,6 +19,7 @@ use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::new_id;
 use crate::domain::message::{build_message, ActivityKind, AuthorInput, NewActivity, NewMessage};
 use crate::domain::pagination::Page;
+use crate::domain::switchboard::ControlState;
 use crate::domain::time::now_ms;
 use crate::domain::user::User;
 
@@ -53,7 +55,8 @@ impl Store {
                 let now = now_ms();
                 let bumped = sql::query(
                     "UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = $1 \
-                     WHERE app_id = $2 AND id = $3 AND message_count < $4 RETURNING last_seq, kind, body",
+                     WHERE app_id = $2 AND id = $3 AND message_count < $4 \
+                     RETURNING last_seq, kind, body, active_switchboard_integration_id, pending_switchboard_integration_id",
                 )
                 .bind(now)
                 .bind(&app_id)
@@ -69,6 +72,10 @@ impl Store {
                 let seq: i64 = row.try_get("last_seq")?;
                 let kind = ConversationKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(ConversationKind::SdkGroup);
                 let details: crate::domain::conversation::ConversationDetails = from_json(&row.try_get::<String, _>("body")?)?;
+                // A message is the activity that hands a conversation nobody controls to the
+                // switchboard's default; the event names who is in control as it arrives.
+                let stored = ControlState { active: row.try_get("active_switchboard_integration_id")?, pending: row.try_get("pending_switchboard_integration_id")? };
+                let control = control_at_activity(c, &app_id, &conversation_id, stored).await?;
                 let id = new_id();
                 let message = build_message(&id, now, &new, user.as_ref(), source);
                 sql::query("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES ($1, $2, $3, $4, $5)")
@@ -87,7 +94,7 @@ impl Store {
                     .execute(&mut *c)
                     .await?;
                 let posted = MessagePosted {
-                    conversation: ConversationRef::new(&conversation_id, kind, details.metadata.as_ref()),
+                    conversation: ConversationRef::new(&conversation_id, kind, details.metadata.as_ref()).with_control(control),
                     message: message.clone(),
                     author_user: user.as_ref().map(UserSummary::from),
                 };

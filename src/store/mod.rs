@@ -26,6 +26,7 @@ pub mod sdk;
 mod secrets;
 pub mod sql;
 pub mod sqlite;
+pub mod switchboards;
 pub mod users;
 pub mod webhooks;
 

@@ -136,6 +136,10 @@ pub fn plan(event: &Event, created_at: i64) -> Option<Plan> {
         }
         Event::PostbackReceived(_) | Event::UserUpdated(_) => None,
         Event::ClientAdded(_) | Event::ClientUpdated(_) | Event::ClientRemoved(_) => None,
+        // Control is between the business's integrations; the SDK realtime protocol has no
+        // event for it.
+        Event::ControlPassed(_) | Event::ControlOffered(_) | Event::ControlAccepted(_) | Event::ControlReleased(_) => None,
+        Event::PassControlFailed(_) | Event::OfferControlFailed(_) | Event::AcceptControlFailed(_) => None,
     }
 }
 
@@ -150,7 +154,7 @@ mod tests {
     const AT: i64 = 1_600_000_000_500;
 
     fn conv(kind: ConversationKind) -> ConversationRef {
-        ConversationRef { id: "c1".into(), kind, metadata: None }
+        ConversationRef::new("c1", kind, None)
     }
 
     fn summary(id: &str, external: Option<&str>) -> UserSummary {

@@ -46,9 +46,22 @@ impl Shaping<'_> {
     }
 }
 
-/// The spec's `conversationTruncated`.
+/// The spec's `conversationTruncated`, with `activeSwitchboardIntegration` and
+/// `pendingSwitchboardIntegration` when there are such.
 fn conversation(c: &ConversationRef) -> Value {
-    json!({ "id": c.id, "type": c.kind, "metadata": c.metadata })
+    let mut v = json!({ "id": c.id, "type": c.kind, "metadata": c.metadata });
+    c.control.write_into(&mut v);
+    v
+}
+
+/// A `switchboard:*` payload: the conversation, then `metadata` when the caller gave any
+/// (the spec's examples omit it otherwise).
+fn control_payload(conversation_ref: &ConversationRef, metadata: &Option<Map<String, Value>>) -> Value {
+    let mut p = json!({ "conversation": conversation(conversation_ref) });
+    if let Some(m) = metadata {
+        p["metadata"] = Value::Object(m.clone());
+    }
+    p
 }
 
 fn name<T: serde::Serialize>(kind: &T) -> Value {
@@ -116,6 +129,12 @@ pub fn payload(event: &Event, shaping: &Shaping<'_>) -> Value {
             "reason": name(&e.reason),
             "source": shaping.source(&e.source),
         }),
+        Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => control_payload(&e.conversation, &e.metadata),
+        Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => {
+            let mut p = control_payload(&e.conversation, &e.metadata);
+            p["error"] = json!({ "code": e.error.code, "message": e.error.message });
+            p
+        }
     }
 }
 
@@ -138,7 +157,8 @@ pub fn envelope(app_id: &str, webhook_id: &str, version: &str, events: Vec<Value
 mod tests {
     use super::*;
     use crate::domain::conversation::ConversationKind;
-    use crate::domain::event::{Membership, MessagePosted, Trigger};
+    use crate::domain::event::{ControlChange, ControlError, ControlFailed, Membership, MessagePosted, Trigger};
+    use crate::domain::switchboard::{Control, SwitchboardIntegrationRef};
 
     fn summary() -> UserSummary {
         UserSummary { id: "u1".into(), external_id: None, authenticated: false, brand_id: None }
@@ -154,7 +174,7 @@ mod tests {
 
     fn message() -> Event {
         Event::MessagePosted(MessagePosted {
-            conversation: ConversationRef { id: "c1".into(), kind: ConversationKind::Personal, metadata: None },
+            conversation: ConversationRef::new("c1", ConversationKind::Personal, None),
             message: json!({"id": "m1", "author": {"type": "user", "userId": "u1"}, "source": {"type": "web", "client": {"id": "c"}}}),
             author_user: Some(summary()),
         })
@@ -176,8 +196,47 @@ mod tests {
         let p = payload(&message(), &shaping);
         assert_eq!(p["message"]["author"]["user"]["profile"]["givenName"], "Ann");
         assert_eq!(p["message"]["source"]["client"]["id"], "c");
-        let join = Event::ParticipantJoined(Membership { conversation: ConversationRef { id: "c1".into(), kind: ConversationKind::SdkGroup, metadata: None }, user: summary() });
+        let join = Event::ParticipantJoined(Membership { conversation: ConversationRef::new("c1", ConversationKind::SdkGroup, None), user: summary() });
         assert_eq!(payload(&join, &shaping)["user"]["profile"]["givenName"], "Ann");
+    }
+
+    fn bot() -> SwitchboardIntegrationRef {
+        SwitchboardIntegrationRef { id: "s1".into(), name: "bot".into(), integration_id: "i1".into(), integration_type: "custom".into() }
+    }
+
+    #[test]
+    fn switchboard_payloads_follow_the_spec_examples() {
+        let human = SwitchboardIntegrationRef { id: "s2".into(), name: "human".into(), integration_id: "i2".into(), integration_type: "custom".into() };
+        let offered = ConversationRef::new("c1", ConversationKind::Personal, None)
+            .with_control(Control { active_switchboard_integration: Some(bot()), pending_switchboard_integration: Some(human) });
+        let p = payload(&Event::ControlOffered(ControlChange { conversation: offered.clone(), metadata: None }), &Shaping::PLAIN);
+        assert_eq!(
+            p,
+            json!({"conversation": {"id": "c1", "type": "personal", "metadata": null,
+                "activeSwitchboardIntegration": {"id": "s1", "name": "bot", "integrationId": "i1", "integrationType": "custom"},
+                "pendingSwitchboardIntegration": {"id": "s2", "name": "human", "integrationId": "i2", "integrationType": "custom"}}})
+        );
+        let released = ConversationRef::new("c1", ConversationKind::Personal, None);
+        let meta = json!({"reason": "done"}).as_object().cloned();
+        let p = payload(&Event::ControlReleased(ControlChange { conversation: released, metadata: meta }), &Shaping::PLAIN);
+        assert_eq!(p, json!({"conversation": {"id": "c1", "type": "personal", "metadata": null}, "metadata": {"reason": "done"}}));
+        let failed = ControlFailed {
+            conversation: offered,
+            error: ControlError { code: "switchboard_invalid_action".into(), message: "There is no pendingSwitchboardIntegration".into() },
+            metadata: None,
+        };
+        let p = payload(&Event::AcceptControlFailed(failed), &Shaping::PLAIN);
+        assert_eq!(p["error"], json!({"code": "switchboard_invalid_action", "message": "There is no pendingSwitchboardIntegration"}));
+        assert_eq!(p["conversation"]["activeSwitchboardIntegration"]["name"], "bot");
+    }
+
+    #[test]
+    fn conversation_events_name_who_was_in_control() {
+        let Event::MessagePosted(mut m) = message() else { unreachable!() };
+        m.conversation = m.conversation.with_control(Control { active_switchboard_integration: Some(bot()), pending_switchboard_integration: None });
+        let p = payload(&Event::MessagePosted(m), &Shaping::PLAIN);
+        assert_eq!(p["conversation"]["activeSwitchboardIntegration"]["id"], "s1");
+        assert!(p["conversation"].get("pendingSwitchboardIntegration").is_none());
     }
 
     #[test]

@@ -17,3 +17,4 @@ mod wire;
 mod webhooks;
 mod realtime;
 mod sdk;
+mod switchboards;

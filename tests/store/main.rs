@@ -53,6 +53,7 @@ mod conversations;
 mod keys;
 mod messages;
 mod sdk;
+mod switchboards;
 mod updates;
 mod users;
 mod webhooks;

@@ -13,8 +13,10 @@ use std::collections::{BTreeSet, HashMap};
 use super::super::events::{decode_rows, EventRow, EVENT_COLUMNS};
 use super::super::rows::from_json;
 use super::super::sql::{self, Tx};
+use super::super::switchboards::routing;
 use super::super::{Dialect, Store, StoreResult};
 use crate::domain::time::{format_ms, now_ms};
+use crate::domain::switchboard::Routing;
 use crate::domain::user::User;
 use crate::domain::webhook::WebhookDoc;
 use crate::wire::webhook::{event_object, payload, Shaping};
@@ -88,17 +90,35 @@ impl Store {
         let events = decode_rows(rows);
 
         let mut hooks: HashMap<String, Vec<(String, WebhookDoc)>> = HashMap::new();
+        // Each webhook's integration, and each app's switchboard gating (`None`: no enabled
+        // switchboard). The gating is configuration, read now: a switchboard disabled or an
+        // integration unlinked since the event reaches everyone at once, as the spec says.
+        // Who was in control is not: the event carries it (see `ConversationRef::control`).
+        let mut integration_of: HashMap<String, String> = HashMap::new();
+        let mut gating: HashMap<String, Option<Routing>> = HashMap::new();
         for app_id in events.iter().map(|e| e.app_id.as_str()).collect::<BTreeSet<_>>() {
-            let rows: Vec<(String, String)> = sql::query_as("SELECT id, body FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
-            let docs = rows.into_iter().map(|(id, body)| Ok((id, from_json::<WebhookDoc>(&body)?))).collect::<StoreResult<Vec<_>>>()?;
+            let rows: Vec<(String, String, String)> =
+                sql::query_as("SELECT id, integration_id, body FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
+            let docs = rows
+                .into_iter()
+                .map(|(id, integration, body)| {
+                    integration_of.insert(id.clone(), integration);
+                    Ok((id, from_json::<WebhookDoc>(&body)?))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
             hooks.insert(app_id.to_string(), docs);
+            gating.insert(app_id.to_string(), routing(self, app_id).await?);
         }
 
         let mut users: HashMap<String, User> = HashMap::new();
         let mut deliveries: Vec<NewDelivery> = Vec::new();
         for e in &events {
             let trigger = e.trigger();
-            let subscribed: Vec<&(String, WebhookDoc)> = hooks[&e.app_id].iter().filter(|(_, d)| d.triggers.contains(&trigger)).collect();
+            let gate = e.event.gated_conversation().and_then(|c| gating[&e.app_id].as_ref().map(|r| (r, c.control.active_id())));
+            let subscribed: Vec<&(String, WebhookDoc)> = hooks[&e.app_id]
+                .iter()
+                .filter(|(id, d)| d.triggers.contains(&trigger) && gate.is_none_or(|(r, active)| r.delivers(&integration_of[id], active)))
+                .collect();
             if subscribed.is_empty() {
                 continue;
             }
