@@ -269,8 +269,9 @@ pub enum ActivityKind {
 impl ActivityKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            // A read receipt's activity type is the name of the event it fires.
-            ActivityKind::Read => super::event::Trigger::ConversationRead.as_str(),
+            // PostActivity's own vocabulary; the spec spells the read receipt like the
+            // trigger it fires (`domain::event` imports this module, not the reverse).
+            ActivityKind::Read => "conversation:read",
             ActivityKind::TypingStart => "typing:start",
             ActivityKind::TypingStop => "typing:stop",
         }
