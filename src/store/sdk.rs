@@ -11,8 +11,8 @@ use sha2::{Digest, Sha256};
 use super::conversations::{conversation_from_row, find_conversation_tx, CONVERSATION_COLUMNS};
 use super::rows::{from_json, to_json};
 use super::sql::{self, Tx};
-use super::users::find_user_tx;
-use super::{events, is_unique_violation, Store, StoreError, StoreResult};
+use super::users::{find_user_tx, insert_user_tx, rewrite_user_tx};
+use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::{Conversation, Participant};
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::event::{ClientChange, ClientChangeReason, Event, MergeReason, MergedUsers, Postback, UserUpdateReason, UserUpdated, UsersMerged};
@@ -129,37 +129,6 @@ async fn attach_client(c: &mut Tx<'_>, app_id: &str, user: &User, input: &Client
         _ => {}
     }
     Ok(client)
-}
-
-async fn save_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
-    let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
-        .bind(to_json(user))
-        .bind(&user.external_id)
-        .bind(app_id)
-        .bind(&user.id)
-        .execute(&mut *c)
-        .await;
-    match done {
-        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("User already exists")),
-        Err(e) => Err(e),
-        Ok(0) => Err(StoreError::not_found(Resource::User)),
-        Ok(_) => Ok(()),
-    }
-}
-
-async fn insert_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
-    let inserted = sql::query("INSERT INTO users (id, app_id, external_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&user.id)
-        .bind(app_id)
-        .bind(&user.external_id)
-        .bind(to_json(user))
-        .bind(now_ms())
-        .execute(&mut *c)
-        .await;
-    match inserted {
-        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("User already exists")),
-        other => other.map(|_| ()),
-    }
 }
 
 /// A stored message with its author moved from `from` to `to`, if it was `from`'s.
@@ -334,7 +303,7 @@ impl Store {
                     (None, Some(mut a)) => {
                         a.external_id = Some(external_id.clone());
                         a.authenticated = true;
-                        save_user_tx(c, &app_id, &a).await?;
+                        rewrite_user_tx(c, &app_id, &a).await?;
                         revoke_sessions(c, &a.id).await?;
                         let updated = UserUpdated { user: (&a).into(), reason: UserUpdateReason::Authentication, source: source.clone() };
                         events::record(c, &app_id, &Event::UserUpdated(updated)).await?;
@@ -363,7 +332,7 @@ impl Store {
                 };
                 if !user.authenticated {
                     user.authenticated = true;
-                    save_user_tx(c, &app_id, &user).await?;
+                    rewrite_user_tx(c, &app_id, &user).await?;
                 }
                 let client = match &client {
                     Some(input) => Some(attach_client(c, &app_id, &user, input, &source, true).await?),

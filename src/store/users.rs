@@ -55,7 +55,7 @@ async fn select_user_tx(c: &mut Tx<'_>, app_id: &str, id_or_external: &str, lock
 }
 
 /// Writes a user's document and identities over its row (a taken externalId is a conflict).
-async fn rewrite_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
+pub(crate) async fn rewrite_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
     let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
         .bind(to_json(user))
         .bind(&user.external_id)
@@ -86,23 +86,28 @@ pub(crate) async fn find_user_by_tx(c: &mut Tx<'_>, app_id: &str, user_id: Optio
     }
 }
 
+/// Inserts a new user's row (a taken externalId is a conflict).
+pub(crate) async fn insert_user_tx(c: &mut Tx<'_>, app_id: &str, user: &User) -> StoreResult<()> {
+    let inserted = sql::query("INSERT INTO users (id, app_id, external_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&user.id)
+        .bind(app_id)
+        .bind(&user.external_id)
+        .bind(to_json(user))
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(StoreError::conflict("User already exists")),
+        other => other.map(|_| ()),
+    }
+}
+
 impl Store {
     pub async fn create_user(&self, app_id: &str, user: User) -> StoreResult<User> {
         let app_id = app_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                let inserted = sql::query("INSERT INTO users (id, app_id, external_id, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&user.id)
-                    .bind(&app_id)
-                    .bind(&user.external_id)
-                    .bind(to_json(&user))
-                    .bind(now_ms())
-                    .execute(&mut *c)
-                    .await;
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => return Err(StoreError::conflict("User already exists")),
-                    other => other?,
-                };
+                insert_user_tx(c, &app_id, &user).await?;
                 write_identities(c, &app_id, &user).await?;
                 Ok(user)
             })
@@ -129,21 +134,7 @@ impl Store {
         let app_id = app_id.to_string();
         self.write(move |c| {
             Box::pin(async move {
-                let done = sql::query("UPDATE users SET body = $1, external_id = $2 WHERE app_id = $3 AND id = $4")
-                    .bind(to_json(&user))
-                    .bind(&user.external_id)
-                    .bind(&app_id)
-                    .bind(&user.id)
-                    .execute(&mut *c)
-                    .await;
-                let done = match done {
-                    Err(e) if is_unique_violation(&e) => return Err(StoreError::conflict("User already exists")),
-                    other => other?,
-                };
-                if done == 0 {
-                    return Err(StoreError::not_found(Resource::User));
-                }
-                write_identities(c, &app_id, &user).await?;
+                rewrite_user_tx(c, &app_id, &user).await?;
                 if let Some(updated) = update_event {
                     events::record(c, &app_id, &Event::UserUpdated(updated)).await?;
                 }
