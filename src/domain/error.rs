@@ -12,6 +12,7 @@ pub enum Resource {
     Integration,
     Webhook,
     Client,
+    Device,
     Generic,
 }
 
@@ -51,6 +52,7 @@ impl DomainError {
             Resource::Integration => "Integration not found",
             Resource::Webhook => "Webhook not found",
             Resource::Client => "Client not found",
+            Resource::Device => "Device not found",
             Resource::Generic => "Resource not found",
         };
         DomainError::NotFound(resource, title.to_string())
