@@ -14,6 +14,7 @@ pub mod integration;
 pub mod message;
 pub mod metadata;
 pub mod oauth;
+pub mod origin;
 pub mod pagination;
 pub mod sdk;
 pub mod time;

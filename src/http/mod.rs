@@ -23,6 +23,8 @@ mod integrations;
 mod keys;
 /// Messages.
 mod messages;
+/// `originWhitelist` on the SDK API.
+mod origin;
 /// Page links and meta.
 mod paging;
 /// OAuth for partners, and tokenInfo.
@@ -91,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::map_response(error::envelope_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {

@@ -495,12 +495,13 @@ impl Store {
     }
 
     /// A postback from an end user: resolves the action it names and records
-    /// `conversation:postback`.
-    pub async fn sdk_postback(&self, app_id: &str, conversation_id: &str, user: &User, postback: PostbackRef, source: Value) -> StoreResult<Value> {
+    /// `conversation:postback`. Returns `{payload, metadata}` and the action's text.
+    pub async fn sdk_postback(&self, app_id: &str, conversation_id: &str, user: &User, postback: PostbackRef, source: Value) -> StoreResult<(Value, Option<String>)> {
         let (app_id, conversation_id, user) = (app_id.to_string(), conversation_id.to_string(), user.clone());
         self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
+                let mut text = None;
                 let postback = match postback {
                     PostbackRef::Payload { payload, metadata } => json!({ "payload": payload, "metadata": metadata }),
                     PostbackRef::Action(action_id) => {
@@ -515,12 +516,13 @@ impl Store {
                             None => return Err(StoreError::not_found(Resource::Message)),
                         };
                         let action = find_action(&message, &action_id).filter(|a| a["type"] == "postback").ok_or_else(|| DomainError::invalid("postback.actionId does not name a postback action"))?;
+                        text = action["text"].as_str().map(str::to_string);
                         json!({ "payload": action["payload"], "metadata": action.get("metadata").cloned().unwrap_or(Value::Null) })
                     }
                 };
                 let received = Postback { conversation: (&conversation).into(), postback: postback.clone(), user, source };
                 events::record(c, &app_id, &Event::PostbackReceived(received)).await?;
-                Ok(postback)
+                Ok((postback, text))
             })
         })
         .await

@@ -8,6 +8,7 @@ mod foundation;
 mod integrations;
 mod messages;
 mod auth;
+mod clients;
 mod apps;
 mod attachments;
 mod keys;

@@ -46,5 +46,5 @@ CREATE TABLE oauth_codes (
 CREATE INDEX oauth_codes_by_expiry ON oauth_codes (expires_at);
 
 -- Retention (`conversationRetentionSeconds`): the sweep finds an app's conversations
--- idle since before a time.
-CREATE INDEX conversations_by_app_updated ON conversations (app_id, last_updated_at);
+-- that still hold messages and have been idle since before a time.
+CREATE INDEX conversations_to_retain ON conversations (app_id, last_updated_at) WHERE message_count > 0;
