@@ -4,9 +4,11 @@
 mod common;
 
 mod conversations;
+mod coverage;
 mod foundation;
 mod integrations;
 mod messages;
+mod oauth;
 mod auth;
 mod clients;
 mod apps;
@@ -17,3 +19,4 @@ mod wire;
 mod webhooks;
 mod realtime;
 mod sdk;
+mod settings;

@@ -42,6 +42,7 @@ macro_rules! story {
 
 mod account_keys;
 mod apps;
+mod clients;
 mod concurrency;
 mod conversations;
 mod keys;
