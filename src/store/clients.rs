@@ -20,7 +20,7 @@ use super::{events, Store, StoreError, StoreResult};
 use crate::domain::client::{ChannelClient, ClientRecord, NewChannelClient};
 use crate::domain::conversation::ConversationKind;
 use crate::domain::error::{DomainError, Resource};
-use crate::domain::event::{ClientChange, ClientChangeReason, ConversationRef, Event};
+use crate::domain::event::{ClientChange, ClientChangeReason, Event};
 use crate::domain::ids::{is_id, new_id};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::sdk::SdkClient;
@@ -356,11 +356,6 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// The conversation summary events about a conversation carry.
-    pub async fn conversation_ref(&self, app_id: &str, conversation_id: &str) -> StoreResult<ConversationRef> {
-        Ok((&self.get_conversation(app_id, conversation_id).await?).into())
     }
 }
 
