@@ -8,6 +8,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod realtime;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod wire;

@@ -23,6 +23,13 @@ enum Command {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// OAuth partners (Sunshine Conversations Connect): register, list, remove.
+    OauthClients {
+        #[command(subcommand)]
+        action: OAuthAction,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
     /// Webhook delivery (operators): backlog, failures, attempt history.
     Webhooks {
         #[command(subcommand)]
@@ -49,6 +56,29 @@ enum WebhookAction {
 }
 
 #[derive(Subcommand)]
+enum OAuthAction {
+    /// Register a partner and print its client id and secret (the secret is shown once).
+    Create {
+        /// The partner's client id (also the `type` of the integrations it gets).
+        #[arg(long)]
+        client_id: String,
+        /// The name the consent page shows.
+        #[arg(long)]
+        name: String,
+        /// An exact URI the authorization may redirect to (repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Told (POST) when the partner's access to an app is revoked.
+        #[arg(long)]
+        remove_url: Option<String>,
+    },
+    /// List registered partners.
+    List,
+    /// Remove a partner, and its integration (webhooks, tokens) in every app.
+    Delete { client_id: String },
+}
+
+#[derive(Subcommand)]
 enum KeyAction {
     /// Create an account key and print its id and secret.
     Create {
@@ -71,6 +101,7 @@ async fn main() {
         Command::Serve(config) => serve(config).await,
         Command::AccountKeys { action, config } => account_keys(action, config).await,
         Command::Webhooks { action, config } => webhooks(action, config).await,
+        Command::OauthClients { action, config } => oauth_clients(action, config).await,
         Command::Bench(config) => sunbeam::bench::run(config).await,
     };
     if let Err(e) = outcome {
@@ -135,6 +166,40 @@ async fn account_keys(action: KeyAction, config: ServeConfig) -> Result<(), Stri
     }
     store.close().await;
     Ok(())
+}
+
+async fn oauth_clients(action: OAuthAction, config: ServeConfig) -> Result<(), String> {
+    use sunbeam::domain::oauth::{check_client_id, check_redirect_uri, OAuthClient};
+    let store = open_store(&config).await?;
+    let outcome = async {
+        match action {
+            OAuthAction::Create { client_id, name, redirect_uris, remove_url } => {
+                check_client_id(&client_id).map_err(|e| e.to_string())?;
+                for uri in redirect_uris.iter().chain(remove_url.iter()) {
+                    check_redirect_uri(uri).map_err(|e| e.to_string())?;
+                }
+                if name.trim().is_empty() {
+                    return Err("--name must not be empty".to_string());
+                }
+                let client = OAuthClient { client_id: client_id.clone(), name, redirect_uris, remove_url };
+                let secret = store.create_oauth_client(client).await.map_err(|e| e.to_string())?;
+                println!("client_id:     {client_id}\nclient_secret: {secret}");
+            }
+            OAuthAction::List => {
+                for c in store.list_oauth_clients().await.map_err(|e| e.to_string())? {
+                    println!("{}\t{}\t{}", c.client_id, c.name, c.redirect_uris.join(" "));
+                }
+            }
+            OAuthAction::Delete { client_id } => {
+                store.delete_oauth_client(&client_id).await.map_err(|e| e.to_string())?;
+                println!("deleted {client_id}");
+            }
+        }
+        Ok::<(), String>(())
+    }
+    .await;
+    store.close().await;
+    outcome
 }
 
 async fn webhooks(action: WebhookAction, config: ServeConfig) -> Result<(), String> {

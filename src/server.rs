@@ -119,6 +119,7 @@ impl Server {
         realtime.start().await.map_err(std::io::Error::other)?;
         let app = router(self.state);
         let dispatcher = Dispatcher::start(self.store.clone(), self.delivery);
+        let retention = crate::retention::Sweeper::start(self.store.clone());
         let closing = realtime.clone();
         let shutdown = async move {
             shutdown.await;
@@ -127,6 +128,7 @@ impl Server {
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         realtime.stop().await;
         dispatcher.stop().await;
+        retention.stop().await;
         self.store.close().await;
         served
     }

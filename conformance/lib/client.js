@@ -21,6 +21,7 @@ const API_CLASSES = {
   devices: 'DevicesApi',
   integrations: 'IntegrationsApi',
   messages: 'MessagesApi',
+  oauth: 'OAuthEndpointsApi',
   participants: 'ParticipantsApi',
   switchboardActions: 'SwitchboardActionsApi',
   switchboardIntegrations: 'SwitchboardIntegrationsApi',

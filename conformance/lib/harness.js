@@ -37,6 +37,34 @@ function useServer(options = {}) {
     raw(method, path, opts = {}, apis = ctx.api) {
       return rawCall(apis.client, method, path, opts);
     },
+    /** Runs an operator subcommand against the server's database; returns its stdout. */
+    cli(args) {
+      return ctx.server.cli(args);
+    },
+    /** A raw HTTP request with fetch (for what is not the business API: SDK, OAuth pages). */
+    async http(method, path, { headers = {}, body, form, redirect = 'manual' } = {}) {
+      const init = { method, headers: { ...headers }, redirect };
+      if (form) {
+        init.body = new URLSearchParams(form).toString();
+        init.headers['content-type'] = 'application/x-www-form-urlencoded';
+      } else if (body !== undefined) {
+        init.body = JSON.stringify(body);
+        init.headers['content-type'] = 'application/json';
+      }
+      const res = await fetch(ctx.server.baseUrl + path, init);
+      const text = await res.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
+      return { status: res.status, headers: res.headers, text, json };
+    },
+    /** An anonymous SDK user made the way the Web Messenger makes one, with its browser id. */
+    async sdkUser(appId, browserId, client = {}) {
+      const res = await ctx.http('POST', `/sdk/v2/apps/${appId}/appusers`, {
+        body: { intent: 'conversation:start', client: { id: browserId, platform: 'web', ...client } },
+      });
+      if (res.status !== 201) throw new Error(`SDK user: ${res.status} ${res.text}`);
+      return { id: res.json.appUser._id, sessionToken: res.json.sessionToken, conversationId: res.json.conversation._id };
+    },
     async createApp(body = {}) {
       const { data } = await ctx.api.apps.createAppWithHttpInfo({ displayName: client.unique('app'), ...body });
       return data.app;

@@ -108,10 +108,17 @@ async function startServer(options = {}) {
     return stopping;
   }
 
+  /** Runs an operator subcommand (`sunbeam <args…>`) on this server's database. */
+  function cli(args) {
+    const { execFileSync } = require('node:child_process');
+    return execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
   return {
     baseUrl,
     accountKey,
     dataDir,
+    cli,
     pid: child.pid,
     output: () => output,
     exited: () => exited,

@@ -41,6 +41,15 @@ impl Default for AppSettings {
     }
 }
 
+/// Settings that cannot mean anything on a self-hosted server, and why: setting one to
+/// `true` is refused (400) rather than stored and ignored. `false` is what they are.
+pub const UNSUPPORTED_SETTINGS: &[(&str, &str)] = &[
+    ("ignoreAutoConversationStart", "it concerns events from third-party channels, and Sunbeam connects to none (an SDK starting a conversation always counts)"),
+    ("appLocalizationEnabled", "Sunbeam authors no messages of its own to localize"),
+    ("endSessionEnabled", "the SDKs' end-session flow is not implemented, so no conversation is ever ended"),
+    ("disableConversationReopen", "no conversation is ever ended here, so there is nothing to reopen"),
+];
+
 /// A settings object as sent by a client: every field optional, types checked.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -69,6 +78,17 @@ impl AppSettings {
         }
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = patch.$f { s.$f = v; } )* };
+        }
+        let asked = [
+            patch.ignore_auto_conversation_start,
+            patch.app_localization_enabled,
+            patch.end_session_enabled,
+            patch.disable_conversation_reopen,
+        ];
+        for (on, (name, why)) in asked.iter().zip(UNSUPPORTED_SETTINGS) {
+            if *on == Some(true) {
+                problems.push(format!("settings.{name} is not supported: {why}"));
+            }
         }
         set!(mask_credit_card_numbers, use_animal_names, echo_postback, ignore_auto_conversation_start, app_localization_enabled, end_session_enabled, disable_conversation_reopen);
         if let Some(v) = patch.multi_convo_enabled {
@@ -215,9 +235,18 @@ mod tests {
     fn multi_convo_is_irreversible() {
         let app = new_app("a".into(), json!({"displayName": "Shop", "settings": {"multiConvoEnabled": true}})).unwrap();
         assert!(update_app(&app, json!({"settings": {"multiConvoEnabled": false}})).is_err());
-        assert!(update_app(&app, json!({"settings": {"endSessionEnabled": true}})).is_ok());
-        let plain = new_app("b".into(), json!({"displayName": "Shop"})).unwrap();
-        assert!(update_app(&plain, json!({"settings": {"endSessionEnabled": true}})).is_err());
+        assert!(update_app(&app, json!({"settings": {"multiConvoEnabled": true}})).is_ok());
+    }
+
+    #[test]
+    fn settings_that_mean_nothing_here_are_refused_when_turned_on() {
+        let app = new_app("a".into(), json!({"displayName": "Shop", "settings": {"multiConvoEnabled": true}})).unwrap();
+        for (name, _) in UNSUPPORTED_SETTINGS {
+            let err = update_app(&app, json!({"settings": {*name: true}})).unwrap_err();
+            assert!(err.to_string().contains(&format!("settings.{name} is not supported")), "{err}");
+            assert!(update_app(&app, json!({"settings": {*name: false}})).is_ok());
+        }
+        assert!(update_app(&app, json!({"settings": {"echoPostback": true, "conversationRetentionSeconds": 60}})).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub enum Resource {
     Client,
     Switchboard,
     SwitchboardIntegration,
+    Device,
     Generic,
 }
 
@@ -59,6 +60,7 @@ impl DomainError {
             Resource::Switchboard => "Switchboard not found",
             // Spelled as the spec's examples spell it.
             Resource::SwitchboardIntegration => "SwitchboardIntegration not found",
+            Resource::Device => "Device not found",
             Resource::Generic => "Resource not found",
         };
         DomainError::NotFound(resource, title.to_string())

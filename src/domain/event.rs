@@ -12,6 +12,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
+use super::client::ClientRecord;
 use super::conversation::ConversationKind;
 use super::message::ActivityKind;
 use super::sdk::SdkClient;
@@ -275,15 +276,23 @@ pub enum ClientChangeReason {
     Confirmed,
     /// The SDK detached it (logout, or the browser now belongs to another user).
     Sdk,
+    /// CreateClient started a channel link (`client:add`).
+    ChannelLinking,
+    /// RemoveClient removed it (`client:remove`).
+    Api,
 }
 
-/// An SDK client attached to, refreshed on or detached from a user.
+/// A client attached to, refreshed on or detached from a user: an SDK install, or a
+/// channel link asked for through CreateClient.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientChange {
     pub user: UserSummary,
-    pub client: SdkClient,
+    pub client: ClientRecord,
     pub reason: ClientChangeReason,
     pub source: Value,
+    /// The conversation a channel link was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationRef>,
 }
 
 /// A change of control over a conversation (`switchboard:passControl`, `offerControl`,
@@ -520,6 +529,8 @@ impl Event {
                     status: c["status"].as_str().unwrap_or("inactive").to_string(),
                     last_seen: time("lastSeen"),
                     linked_at: time("linkedAt"),
+                    v2_id: None,
+                    device_id: None,
                 };
                 payload["client"] = serde_json::to_value(&client).map_err(|e| e.to_string())?;
                 Event::from_data(trigger, payload)
@@ -571,8 +582,10 @@ mod tests {
             status: "active".into(),
             last_seen: 5,
             linked_at: 4,
+            v2_id: Some("0123456789abcdef01234567".into()),
+            device_id: None,
         };
-        let change = ClientChange { user: summary(), client, reason: ClientChangeReason::SdkLogin, source: json!({"type": "web"}) };
+        let change = ClientChange { user: summary(), client: client.into(), reason: ClientChangeReason::SdkLogin, source: json!({"type": "web"}), conversation: None };
         let events = vec![
             Event::ConversationCreated(ConversationCreated { conversation: conversation(), user: Some(summary()), creation_reason: CreationReason::None, source: json!({"type": "api"}) }),
             Event::ConversationRemoved(ConversationRemoved { conversation: conversation() }),
@@ -623,7 +636,8 @@ mod tests {
             "client":{"id":"b1","type":"sdk","status":"inactive","integrationId":null,"lastSeen":"2020-06-26T14:33:47.120Z","linkedAt":"2020-06-26T14:33:47.120Z","info":{},"raw":{"platform":"web"}},
             "reason":"sdk","source":{"type":"web"}}"#;
         let Event::ClientRemoved(c) = Event::decode("client:remove", client).unwrap() else { panic!("a client removal") };
-        assert_eq!((c.client.id.as_str(), c.client.platform.as_str(), c.client.last_seen), ("b1", "web", 1_593_182_027_120));
+        let ClientRecord::Sdk(client) = c.client else { panic!("an SDK client") };
+        assert_eq!((client.id.as_str(), client.platform.as_str(), client.last_seen), ("b1", "web", 1_593_182_027_120));
     }
 
     #[test]

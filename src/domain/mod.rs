@@ -3,6 +3,8 @@
 pub mod animals;
 pub mod app;
 pub mod auth;
+pub mod channel;
+pub mod client;
 pub mod conversation;
 pub mod delivery;
 pub mod error;
@@ -11,6 +13,8 @@ pub mod ids;
 pub mod integration;
 pub mod message;
 pub mod metadata;
+pub mod oauth;
+pub mod origin;
 pub mod pagination;
 pub mod sdk;
 pub mod switchboard;

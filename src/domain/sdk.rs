@@ -93,6 +93,14 @@ pub struct SdkClient {
     pub status: String,
     pub last_seen: i64,
     pub linked_at: i64,
+    /// The v2 `client.id` (24 hex); `id` above is the SDK's own id for the install
+    /// (`x-smooch-clientid`, the device's `guid`). Absent only on rows from before
+    /// clients had v2 ids, which the store fills in when it opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v2_id: Option<String>,
+    /// The v2 `device.id` of the install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 impl SdkClient {
@@ -106,7 +114,14 @@ impl SdkClient {
             status: "active".into(),
             last_seen: now,
             linked_at: now,
+            v2_id: Some(super::ids::new_id()),
+            device_id: Some(super::ids::new_id()),
         }
+    }
+
+    /// The v2 `client.id`.
+    pub fn v2_client_id(&self) -> &str {
+        self.v2_id.as_deref().unwrap_or(&self.id)
     }
 
     /// Takes what a later request says about the same client.
@@ -128,7 +143,7 @@ impl SdkClient {
     /// The spec's `client` (webhook payloads): `type: "sdk"`.
     pub fn to_v2(&self) -> Value {
         json!({
-            "id": self.id,
+            "id": self.v2_client_id(),
             "type": "sdk",
             "status": self.status,
             "integrationId": self.integration_id,
@@ -165,6 +180,7 @@ pub fn message_source(client: Option<&SdkClient>, integration_id: Option<&str>) 
     }
     if let Some(c) = client {
         s["client"] = c.to_v2();
+        s["device"] = super::client::device(c);
     }
     s
 }
@@ -294,7 +310,8 @@ pub fn sdk_message(m: &Value) -> Value {
         src.insert("type".into(), t.clone());
     }
     // The SDK drops echoes of its own sends: `source.id` is the sender's clientId.
-    if let Some(cid) = source["client"]["id"].as_str().or_else(|| source["id"].as_str()) {
+    // (`device.guid`; messages stored before devices carried it in `client.id`.)
+    if let Some(cid) = source["device"]["guid"].as_str().or_else(|| source["client"]["id"].as_str()).or_else(|| source["id"].as_str()) {
         src.insert("id".into(), json!(cid));
     }
     if let Some(i) = source.get("integrationId").filter(|v| v.is_string()) {

@@ -45,6 +45,7 @@ impl From<DomainError> for ApiError {
                     Resource::Client => "client_not_found",
                     Resource::Switchboard => "switchboard_not_found",
                     Resource::SwitchboardIntegration => "switchboard_integration_not_found",
+                    Resource::Device => "device_not_found",
                     Resource::Key | Resource::Participant | Resource::Message | Resource::Webhook | Resource::Generic => "not_found",
                 };
                 ApiError::new(StatusCode::NOT_FOUND, code, title)
@@ -88,14 +89,15 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Puts the error responses that axum itself produces (a path segment that is not valid
 /// UTF-8, a rejected extractor) into the spec's envelope, so that no route answers an
-/// error as plain text. JSON errors (ours, and the SDK's own shape) pass through.
+/// error as plain text. JSON errors (ours, and the SDK's own shape) and the HTML pages
+/// of the OAuth consent flow pass through.
 pub async fn envelope_plain_errors(res: Response) -> Response {
     let status = res.status();
     let is_json = res
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json") || ct.contains("javascript"));
+        .is_some_and(|ct| ct.contains("json") || ct.contains("javascript") || ct.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::AppState;
+use crate::realtime::auth::stamp_origin;
 use crate::realtime::bayeux::{json_array, Bayeux, Client, Gone, Held, Taken, Transport};
 
 /// The path the SDKs' `settings.realtime.baseUrl` should point at.
@@ -116,14 +117,19 @@ async fn post_faye(State(state): State<AppState>, headers: HeaderMap, body: Byte
     } else {
         serde_urlencoded::from_str::<HashMap<String, String>>(body).ok().and_then(|mut f| f.remove("message"))
     };
-    let Some(messages) = raw.as_deref().and_then(parse_messages) else {
+    let Some(mut messages) = raw.as_deref().and_then(parse_messages) else {
         return text(StatusCode::BAD_REQUEST, "Bad request: expected Bayeux messages");
     };
+    stamp_origin(&mut messages, origin_of(&headers).as_deref());
     let body = poll(&bayeux(&state), messages, Transport::LongPolling).await;
     let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response();
     no_cache(res.headers_mut());
     cors(&headers, res.headers_mut());
     res
+}
+
+fn origin_of(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -147,21 +153,23 @@ async fn get_faye(State(state): State<AppState>, request: Request) -> Response {
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(upgrade) => {
                 let bayeux = bayeux(&state);
+                let origin = origin_of(&parts.headers);
                 upgrade
                     .read_buffer_size(WS_READ_BUFFER)
                     .write_buffer_size(0)
                     .max_write_buffer_size(WS_MAX_WRITE_BUFFER)
                     .max_message_size(WS_MAX_MESSAGE)
                     .max_frame_size(WS_MAX_MESSAGE)
-                    .on_upgrade(move |socket| websocket(bayeux, socket))
+                    .on_upgrade(move |socket| websocket(bayeux, socket, origin))
             }
             Err(rejection) => rejection.into_response(),
         };
     }
     let query: HashMap<String, String> = serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
-    let Some(messages) = query.get("message").and_then(|m| parse_messages(m)) else {
+    let Some(mut messages) = query.get("message").and_then(|m| parse_messages(m)) else {
         return text(StatusCode::BAD_REQUEST, "Bad request: expected Bayeux messages");
     };
+    stamp_origin(&mut messages, origin_of(&parts.headers).as_deref());
     let callback = query.get("jsonp").map(String::as_str).unwrap_or(DEFAULT_JSONP);
     if !valid_callback(callback) {
         return text(StatusCode::BAD_REQUEST, "Bad request: invalid JSONP callback");
@@ -195,7 +203,7 @@ enum SendError {
 /// One WebSocket: messages in, replies and published messages out. The socket attaches
 /// to the client its messages name (as faye does): that client's messages are pushed as
 /// they are published, without waiting for a connect.
-async fn websocket(bayeux: Arc<Bayeux>, mut socket: WebSocket) {
+async fn websocket(bayeux: Arc<Bayeux>, mut socket: WebSocket, origin: Option<String>) {
     let idle = bayeux.settings().client_ttl();
     let never = Notify::new();
     let mut attached: Option<Arc<Client>> = None;
@@ -269,7 +277,8 @@ async fn websocket(bayeux: Arc<Bayeux>, mut socket: WebSocket) {
                     _ => break Ok(()),
                 };
                 last_in = Instant::now();
-                let Some(messages) = parse_messages(text.as_str()) else { continue };
+                let Some(mut messages) = parse_messages(text.as_str()) else { continue };
+                stamp_origin(&mut messages, origin.as_deref());
                 let outcome = bayeux.process(messages, Transport::WebSocket).await;
                 if let Some(cid) = outcome.client_ids.last() {
                     if attached.as_ref().is_none_or(|c| c.id() != cid) {

@@ -25,6 +25,10 @@ pub fn router() -> Router<AppState> {
 async fn post_message(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
     let app = authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
     let new = parse_message_post(body, &app.settings)?;
+    if let Some(destination) = &new.destination {
+        // Only a user with a client on the integration can be sent to through it.
+        s.store.check_destination(&app_id, &id, destination).await?;
+    }
     let mut source = json!({ "type": "api:conversations" });
     if let Some(integration_id) = caller.integration_id() {
         source["integrationId"] = json!(integration_id);

@@ -7,6 +7,10 @@ mod activities;
 mod apps;
 /// Attachments: uploads (business API and SDK) and serving the files.
 mod attachments;
+/// Channel-only operations (Apple, Meta, Zendesk), refused as for users without them.
+mod channels;
+/// Clients and devices of a user.
+mod clients;
 /// Conversations.
 mod conversations;
 /// Realtime delivery's `/faye` endpoint: WebSocket, long-polling, JSONP callback-polling.
@@ -21,8 +25,12 @@ mod integrations;
 mod keys;
 /// Messages.
 mod messages;
+/// `originWhitelist` on the SDK API.
+mod origin;
 /// Page links and meta.
 mod paging;
+/// OAuth for partners, and tokenInfo.
+mod oauth;
 /// Participants: join, leave, list.
 mod participants;
 /// The end-user SDK API (`/sdk/v2/…`): its own auth, error shape and CORS.
@@ -71,13 +79,16 @@ pub fn router(state: AppState) -> Router {
         .merge(apps::router())
         .merge(keys::router())
         .merge(users::router())
+        .merge(clients::router())
         .merge(conversations::router())
         .merge(participants::router())
         .merge(messages::router())
         .merge(activities::router())
         .merge(integrations::router())
         .merge(webhooks::router())
-        .merge(switchboards::router());
+        .merge(switchboards::router())
+        .merge(oauth::router())
+        .merge(channels::router());
     Router::new()
         .route("/health", get(health))
         .merge(v2)
@@ -87,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::map_response(error::envelope_plain_errors))
         .layer(CatchPanicLayer::custom(|_| {
@@ -102,8 +114,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("Resource not found")
+/// What the fallback says, so that no route reads differently from a missing resource
+/// (`not_found` with "… not found" titles).
+pub const NO_ROUTE: &str = "no such route";
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("Resource not found ({NO_ROUTE}: {method} {})", uri.path()))
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -22,6 +22,7 @@ use crate::domain::conversation::{update_details, Conversation, ConversationDeta
 use crate::domain::error::{DomainError, Resource};
 use crate::domain::ids::{is_id, new_id};
 use crate::domain::integration::is_sdk;
+use crate::domain::message::content::{parse_content, ContentOrigin};
 use crate::domain::message::{ActivityKind, AuthorInput, NewActivity, NewMessage};
 use crate::domain::sdk::{self as wire, Before, ClientInput, EndUserCredentials, SdkClient};
 use crate::domain::time::now_ms;
@@ -588,6 +589,14 @@ async fn postback(State(s): State<AppState>, sdk: Sdk, Path((app_id, conversatio
     let postback = wire::parse_postback(&body)?;
     let client = current_client(&s, &sdk, &user, &body).await?;
     let source = source_for(client.as_ref(), &body);
-    s.store.sdk_postback(&app_id, &c.id, &user, postback, source).await?;
+    let (pressed, text) = s.store.sdk_postback(&app_id, &c.id, &user, postback, source.clone()).await?;
+    // `echoPostback`: the press also goes into the history, as the user's message.
+    let text = text.or_else(|| pressed["payload"].as_str().map(str::to_string)).filter(|t| !t.is_empty());
+    if let (true, Some(text)) = (get_app(&s, &app_id).await?.settings.echo_postback, text) {
+        let content = json!({ "type": "text", "text": text, "payload": pressed["payload"] });
+        let content = parse_content(&content, ContentOrigin::WebMessenger, false)?;
+        let new = NewMessage { author: user_author(&user), content, metadata: None, destination: None, override_: None, quoted_message: None };
+        s.store.post_message(&app_id, &c.id, new, source).await?;
+    }
     Ok(Json(json!({})))
 }

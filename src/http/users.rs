@@ -14,7 +14,7 @@ use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
-use crate::domain::user::{new_user, scrub_personal_information, UserPatch};
+use crate::domain::user::{new_user, UserPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,6 +55,5 @@ async fn delete_user(State(s): State<AppState>, Caller(caller): Caller, Path((ap
 
 async fn delete_personal_information(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, user)): Path<(String, String)>) -> ApiResult<Json<Value>> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
-    let scrubbed = s.store.update_user(&app_id, &user, |current| Ok(scrub_personal_information(current))).await?;
-    Ok(Json(json!({ "user": scrubbed })))
+    Ok(Json(json!({ "user": s.store.delete_personal_information(&app_id, &user).await? })))
 }

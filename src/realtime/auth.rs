@@ -11,6 +11,11 @@
 //!
 //! Missing or invalid credentials answer `401::Unauthorized`; authentic credentials for
 //! another user, app or scope answer `403:<channel>:Forbidden channel`.
+//!
+//! A browser's subscribe must also come from an origin the app's web integrations
+//! allow (`originWhitelist`): the transport stamps the request's `Origin` into the
+//! message's `ext` under [`ORIGIN_EXT`] (replacing whatever the client put there), and a
+//! refused one answers `403:<channel>:Forbidden origin`.
 
 use serde_json::Value;
 
@@ -19,6 +24,34 @@ use super::sdk::parse_user_channel;
 use crate::domain::auth::{verify_end_user, EndUserRefusal, Jwt};
 use crate::domain::error::DomainError;
 use crate::store::{Store, StoreError};
+
+/// Where the transport puts the HTTP `Origin` of a subscribe (never trusted from a client).
+pub const ORIGIN_EXT: &str = "sunbeam:origin";
+
+/// Stamps `origin` (or its absence) into the `ext` of every `/meta/subscribe` among
+/// `messages` (one message or an array of them).
+pub fn stamp_origin(messages: &mut Value, origin: Option<&str>) {
+    let stamp = |m: &mut Value| {
+        if m.get("channel").and_then(Value::as_str) != Some("/meta/subscribe") {
+            return;
+        }
+        let Some(obj) = m.as_object_mut() else { return };
+        if let Some(Value::Object(ext)) = obj.get_mut("ext") {
+            ext.remove(ORIGIN_EXT);
+        }
+        if let Some(o) = origin {
+            let ext = obj.entry("ext").or_insert_with(|| Value::Object(Default::default()));
+            if !ext.is_object() {
+                *ext = Value::Object(Default::default());
+            }
+            ext[ORIGIN_EXT] = Value::String(o.to_string());
+        }
+    };
+    match messages {
+        Value::Array(list) => list.iter_mut().for_each(stamp),
+        m => stamp(m),
+    }
+}
 
 /// The realtime [`Authorizer`]: SDK credentials against user channels.
 pub struct SdkAuthorizer {
@@ -80,6 +113,13 @@ impl Authorizer for SdkAuthorizer {
             return Err(errors::channel_forbidden(channel));
         };
         let Some(Value::Object(ext)) = ext else { return Err(errors::UNAUTHORIZED.into()) };
+        if let Some(origin) = ext.get(ORIGIN_EXT).and_then(Value::as_str) {
+            match self.store.app_allows_origin(app_id, origin).await {
+                Ok(true) => {}
+                Ok(false) => return Err(format!("403:{channel}:Forbidden origin")),
+                Err(e) => return Err(store_failure(e)),
+            }
+        }
         // What the client says it is subscribing as must be the channel it names.
         for (field, want) in [("appId", app_id), ("appUserId", app_user_id)] {
             if let Some(v) = ext.get(field).filter(|v| !v.is_null()) {

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_webhooks.sql")),
     (3, include_str!("migrations/0003_sdk.sql")),
     (4, include_str!("migrations/0004_switchboards.sql")),
+    (5, include_str!("migrations/0005_clients.sql")),
 ];
 
 pub async fn run(backend: &dyn Backend) -> StoreResult<()> {

@@ -12,6 +12,7 @@
 
 mod backend;
 mod cache;
+pub mod clients;
 pub mod conversations;
 pub mod keys;
 mod migrations;
@@ -20,7 +21,10 @@ pub mod apps;
 pub mod events;
 pub mod integrations;
 pub mod messages;
+pub mod oauth;
+pub mod origins;
 pub mod postgres;
+pub mod retention;
 pub mod rows;
 pub mod sdk;
 mod secrets;
@@ -132,14 +136,16 @@ impl Store {
             return Err(StoreError::Config(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
         };
         migrations::run(backend.as_ref()).await?;
-        Ok(Store {
+        let store = Store {
             backend,
             secrets: Arc::new(secrets),
             keys: Arc::new(KeyCache::default()),
             apps: Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(2), 10_000)),
             limits: Arc::new(limits),
             events_committed: Arc::new(Notify::new()),
-        })
+        };
+        store.backfill_client_ids().await?;
+        Ok(store)
     }
 
     pub fn dialect(&self) -> Dialect {

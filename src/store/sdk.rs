@@ -71,7 +71,7 @@ enum Attach {
 async fn upsert_client(c: &mut Tx<'_>, app_id: &str, user_id: &str, input: &ClientInput, now: i64) -> StoreResult<(SdkClient, Attach)> {
     let row: Option<(String,)> =
         sql::query_as("SELECT body FROM sdk_clients WHERE user_id = $1 AND client_id = $2").bind(user_id).bind(&input.client_id).fetch_optional(&mut *c).await?;
-    let (client, attach) = match row {
+    let (mut client, attach) = match row {
         Some((body,)) => {
             let mut client: SdkClient = from_json(&body)?;
             let was_active = client.status == "active";
@@ -80,15 +80,19 @@ async fn upsert_client(c: &mut Tx<'_>, app_id: &str, user_id: &str, input: &Clie
         }
         None => (SdkClient::new(input, now), Attach::Added),
     };
+    client.v2_id.get_or_insert_with(crate::domain::ids::new_id);
+    client.device_id.get_or_insert_with(crate::domain::ids::new_id);
     sql::query(
-        "INSERT INTO sdk_clients (user_id, client_id, app_id, body, last_seen) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (user_id, client_id) DO UPDATE SET body = excluded.body, last_seen = excluded.last_seen",
+        "INSERT INTO sdk_clients (user_id, client_id, app_id, body, last_seen, id, device_id) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (user_id, client_id) DO UPDATE SET body = excluded.body, last_seen = excluded.last_seen, id = excluded.id, device_id = excluded.device_id",
     )
     .bind(user_id)
     .bind(&input.client_id)
     .bind(app_id)
     .bind(to_json(&client))
     .bind(now)
+    .bind(client.v2_id.clone())
+    .bind(client.device_id.clone())
     .execute(&mut *c)
     .await?;
     Ok((client, attach))
@@ -108,7 +112,7 @@ async fn detach_elsewhere(c: &mut Tx<'_>, app_id: &str, client_id: &str, keep_us
         client.status = "inactive".into();
         sql::query("DELETE FROM sdk_clients WHERE user_id = $1 AND client_id = $2").bind(&user_id).bind(client_id).execute(&mut *c).await?;
         let user = find_user_tx(c, app_id, &user_id).await?;
-        let removed = ClientChange { user: (&user).into(), client, reason: ClientChangeReason::Sdk, source: source.clone() };
+        let removed = ClientChange { user: (&user).into(), client: client.into(), reason: ClientChangeReason::Sdk, source: source.clone(), conversation: None };
         events::record(c, app_id, &Event::ClientRemoved(removed)).await?;
     }
     Ok(())
@@ -119,11 +123,11 @@ async fn attach_client(c: &mut Tx<'_>, app_id: &str, user: &User, input: &Client
     let (client, attach) = upsert_client(c, app_id, &user.id, input, now_ms()).await?;
     match attach {
         Attach::Added if login => {
-            let added = ClientChange { user: user.into(), client: client.clone(), reason: ClientChangeReason::SdkLogin, source: source.clone() };
+            let added = ClientChange { user: user.into(), client: client.clone().into(), reason: ClientChangeReason::SdkLogin, source: source.clone(), conversation: None };
             events::record(c, app_id, &Event::ClientAdded(added)).await?;
         }
         Attach::Reactivated => {
-            let updated = ClientChange { user: user.into(), client: client.clone(), reason: ClientChangeReason::Confirmed, source: source.clone() };
+            let updated = ClientChange { user: user.into(), client: client.clone().into(), reason: ClientChangeReason::Confirmed, source: source.clone(), conversation: None };
             events::record(c, app_id, &Event::ClientUpdated(updated)).await?;
         }
         _ => {}
@@ -359,7 +363,7 @@ impl Store {
                     let mut client: SdkClient = from_json(&body)?;
                     client.status = "inactive".into();
                     sql::query("DELETE FROM sdk_clients WHERE user_id = $1 AND client_id = $2").bind(&user.id).bind(&client.id).execute(&mut *c).await?;
-                    let removed = ClientChange { user: (&user).into(), client, reason: ClientChangeReason::Sdk, source: source.clone() };
+                    let removed = ClientChange { user: (&user).into(), client: client.into(), reason: ClientChangeReason::Sdk, source: source.clone(), conversation: None };
                     events::record(c, &app_id, &Event::ClientRemoved(removed)).await?;
                 }
                 if user.external_id.is_none() {
@@ -460,12 +464,13 @@ impl Store {
     }
 
     /// A postback from an end user: resolves the action it names and records
-    /// `conversation:postback`.
-    pub async fn sdk_postback(&self, app_id: &str, conversation_id: &str, user: &User, postback: PostbackRef, source: Value) -> StoreResult<Value> {
+    /// `conversation:postback`. Returns `{payload, metadata}` and the action's text.
+    pub async fn sdk_postback(&self, app_id: &str, conversation_id: &str, user: &User, postback: PostbackRef, source: Value) -> StoreResult<(Value, Option<String>)> {
         let (app_id, conversation_id, user) = (app_id.to_string(), conversation_id.to_string(), user.clone());
         self.write(move |c| {
             Box::pin(async move {
                 let conversation = find_conversation_tx(c, &app_id, &conversation_id).await?;
+                let mut text = None;
                 let postback = match postback {
                     PostbackRef::Payload { payload, metadata } => json!({ "payload": payload, "metadata": metadata }),
                     PostbackRef::Action(action_id) => {
@@ -480,12 +485,13 @@ impl Store {
                             None => return Err(StoreError::not_found(Resource::Message)),
                         };
                         let action = find_action(&message, &action_id).filter(|a| a["type"] == "postback").ok_or_else(|| DomainError::invalid("postback.actionId does not name a postback action"))?;
+                        text = action["text"].as_str().map(str::to_string);
                         json!({ "payload": action["payload"], "metadata": action.get("metadata").cloned().unwrap_or(Value::Null) })
                     }
                 };
                 let received = Postback { conversation: (&conversation).into(), postback: postback.clone(), user, source };
                 events::record(c, &app_id, &Event::PostbackReceived(received)).await?;
-                Ok(postback)
+                Ok((postback, text))
             })
         })
         .await

@@ -123,12 +123,18 @@ pub fn payload(event: &Event, shaping: &Shaping<'_>) -> Value {
             }
             p
         }
-        Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => json!({
-            "user": shaping.user(&e.user),
-            "client": e.client.to_v2(),
-            "reason": name(&e.reason),
-            "source": shaping.source(&e.source),
-        }),
+        Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => {
+            let mut p = json!({
+                "user": shaping.user(&e.user),
+                "client": e.client.to_v2(),
+                "reason": name(&e.reason),
+                "source": shaping.source(&e.source),
+            });
+            if let Some(c) = &e.conversation {
+                p["conversation"] = conversation(c);
+            }
+            p
+        }
         Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => control_payload(&e.conversation, &e.metadata),
         Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => {
             let mut p = control_payload(&e.conversation, &e.metadata);

@@ -35,12 +35,12 @@ async fn create_app_with_settings_keeps_them() {
         .account(
             "POST",
             "/v2/apps",
-            Some(json!({"displayName": "Multi", "settings": {"multiConvoEnabled": true, "endSessionEnabled": true, "conversationRetentionSeconds": 3600, "maskCreditCardNumbers": false}})),
+            Some(json!({"displayName": "Multi", "settings": {"multiConvoEnabled": true, "echoPostback": true, "conversationRetentionSeconds": 3600, "maskCreditCardNumbers": false}})),
         )
         .await;
     assert_eq!(status, 201, "{got}");
     let s = &got["app"]["settings"];
-    assert_eq!((s["multiConvoEnabled"].clone(), s["endSessionEnabled"].clone()), (json!(true), json!(true)));
+    assert_eq!((s["multiConvoEnabled"].clone(), s["echoPostback"].clone()), (json!(true), json!(true)));
     assert_eq!(s["conversationRetentionSeconds"], 3600);
     assert_eq!(s["maskCreditCardNumbers"], false);
     let id = got["app"]["id"].as_str().unwrap();
@@ -166,10 +166,17 @@ async fn multi_convo_enabled_is_irreversible() {
     assert!(got["errors"][0]["title"].as_str().unwrap().contains("multiConvoEnabled"), "{got}");
     let (_, fetched) = app.account("GET", &path, None).await;
     assert_eq!(fetched["app"]["settings"]["multiConvoEnabled"], true);
-    // Now the settings that need it are allowed; on → on is fine.
-    let (status, got) = app.account("PATCH", &path, Some(json!({"settings": {"multiConvoEnabled": true, "endSessionEnabled": true, "disableConversationReopen": true}}))).await;
+    // On → on is fine.
+    let (status, got) = app.account("PATCH", &path, Some(json!({"settings": {"multiConvoEnabled": true}}))).await;
     assert_eq!(status, 200, "{got}");
-    assert_eq!(got["app"]["settings"]["endSessionEnabled"], true);
+    // The settings that need it mean nothing here, even with it on: refused, named.
+    for name in ["endSessionEnabled", "disableConversationReopen", "appLocalizationEnabled", "ignoreAutoConversationStart"] {
+        let (status, got) = app.account("PATCH", &path, Some(json!({"settings": {name: true}}))).await;
+        assert_error(status, &got, 400, "bad_request");
+        assert!(got["errors"][0]["title"].as_str().unwrap().contains(&format!("settings.{name} is not supported")), "{got}");
+        let (status, got) = app.account("PATCH", &path, Some(json!({"settings": {name: false}}))).await;
+        assert_eq!(status, 200, "{got}");
+    }
 }
 
 #[tokio::test]

@@ -4,10 +4,13 @@
 mod common;
 
 mod conversations;
+mod coverage;
 mod foundation;
 mod integrations;
 mod messages;
+mod oauth;
 mod auth;
+mod clients;
 mod apps;
 mod attachments;
 mod keys;
@@ -18,3 +21,4 @@ mod webhooks;
 mod realtime;
 mod sdk;
 mod switchboards;
+mod settings;

@@ -284,7 +284,11 @@ async fn login_merges_the_anonymous_user_into_an_existing_one_on(db: Db) {
     assert_eq!(m["mergedConversations"]["surviving"]["id"], bob_conv.as_str());
     assert_eq!(m["mergedConversations"]["discarded"]["id"], a.conversation.as_str());
     let adds = s.events("client:add").await;
-    assert!(adds.iter().any(|e| e["client"]["id"] == "b1" && e["reason"] == "sdkLogin" && e["user"]["id"] == bob.as_str()), "{adds:?}");
+    let added = adds.iter().find(|e| e["reason"] == "sdkLogin" && e["user"]["id"] == bob.as_str()).unwrap_or_else(|| panic!("{adds:?}"));
+    // Webhooks name the v2 client; the browser's own id is its device's guid.
+    let (_, devices) = s.app.account("GET", &format!("/v2/apps/{}/users/{bob}/devices", s.app_id), None).await;
+    let b1 = devices["devices"].as_array().unwrap().iter().find(|d| d["guid"] == "b1").unwrap_or_else(|| panic!("{devices}"));
+    assert_eq!(b1["clientId"], added["client"]["id"], "{devices}");
 }
 
 #[tokio::test]
@@ -311,7 +315,8 @@ async fn one_browser_as_a_then_b_never_sees_a_on(db: Db) {
     let removes = s.events("client:remove").await;
     assert_eq!(removes.len(), 1);
     assert_eq!(removes[0]["reason"], "sdk");
-    assert_eq!(removes[0]["client"]["id"], "b1");
+    assert!(crate::common::is_hex_id(removes[0]["client"]["id"].as_str().unwrap()), "{removes:?}");
+    assert_eq!(removes[0]["client"]["type"], "sdk");
     // After logout the next message starts a fresh anonymous user.
     let fresh = s.anon("b1").await;
     assert_ne!(fresh.id, ann);

@@ -48,6 +48,7 @@ macro_rules! story {
 
 mod account_keys;
 mod apps;
+mod clients;
 mod concurrency;
 mod conversations;
 mod keys;

@@ -44,7 +44,12 @@ pub use route::Routed;
 pub use status::{AttemptView, WebhookStatus};
 
 fn webhooks_only_for_custom() -> StoreError {
-    StoreError::rule("Webhooks are available only for custom integrations")
+    StoreError::rule("Webhooks are available only for custom and OAuth (Sunshine Conversations Connect) integrations")
+}
+
+/// Custom integrations and OAuth partners' integrations take webhooks.
+fn takes_webhooks(kind: &str) -> bool {
+    kind == "custom" || crate::domain::oauth::is_partner_kind(kind)
 }
 
 impl Store {
@@ -57,7 +62,7 @@ impl Store {
     /// Checks the integration exists in the app and takes webhooks.
     async fn webhook_integration(&self, app_id: &str, integration_id: &str) -> StoreResult<()> {
         let integration = self.get_integration(app_id, integration_id).await?;
-        if !integration.is_custom() {
+        if !takes_webhooks(&integration.kind) {
             return Err(webhooks_only_for_custom());
         }
         Ok(())
@@ -68,7 +73,7 @@ impl Store {
         let (a, i, out) = (app_id.to_string(), integration_id.to_string(), webhook.clone());
         self.write(move |c| {
             Box::pin(async move {
-                if integration_kind_tx(c, &a, &i).await? != "custom" {
+                if !takes_webhooks(&integration_kind_tx(c, &a, &i).await?) {
                     return Err(webhooks_only_for_custom());
                 }
                 let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM webhooks WHERE app_id = $1").bind(&a).fetch_one(&mut *c).await?;
