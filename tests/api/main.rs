@@ -4,6 +4,7 @@
 mod common;
 
 mod conversations;
+mod first_run;
 mod foundation;
 mod integrations;
 mod messages;
