@@ -131,7 +131,13 @@ fn accepted_query(method: &Method, route: &str) -> Vec<&'static str> {
         "/v2/apps/{app_id}/integrations" if get => [&PAGE[..], &["filter[types]"]].concat(),
         "/v2/apps/{app_id}/users" if get => vec!["filter[identities.email]", "brandId"],
         // Brands are a Zendesk notion Sunbeam does not have; accepted, and ignored.
-        "/v2/apps/{app_id}/users/{user}" | "/v2/apps/{app_id}/users/{user}/personalinformation" => vec!["brandId"],
+        "/v2/apps/{app_id}/users/{user}/clients" if get => [&PAGE[..], &["brandId"]].concat(),
+        "/v2/apps/{app_id}/users/{user}"
+        | "/v2/apps/{app_id}/users/{user}/personalinformation"
+        | "/v2/apps/{app_id}/users/{user}/clients"
+        | "/v2/apps/{app_id}/users/{user}/clients/{client_id}"
+        | "/v2/apps/{app_id}/users/{user}/devices"
+        | "/v2/apps/{app_id}/users/{user}/devices/{device_id}" => vec!["brandId"],
         "/v2/apps/{app_id}/attachments" if *method == Method::POST => vec!["access", "for", "conversationId"],
         "/admin/webhooks" if get => vec!["appId"],
         "/admin/webhooks/{webhook_id}/attempts" if get => vec!["limit"],

@@ -145,9 +145,13 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// What the fallback says, so that no route reads differently from a missing resource
+/// (`not_found` with "… not found" titles).
+pub const NO_ROUTE: &str = "no such route";
+
 async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
     ApiError::not_found(format!(
-        "No route for {method} {}: the business API is under /v2/apps (or /sc/v2/apps), the SDK API under /sdk/v2",
+        "Resource not found ({NO_ROUTE}: {method} {}): the business API is under /v2/apps (or /sc/v2/apps), the SDK API under /sdk/v2",
         uri.path()
     ))
 }
