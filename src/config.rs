@@ -55,9 +55,10 @@ pub struct ServeConfig {
     #[arg(long, env = "SUNBEAM_WEBHOOK_RETRY_DELAYS_MS", value_delimiter = ',', default_values_t = [60_000u64, 120_000, 240_000, 480_000])]
     pub webhook_retry_delays_ms: Vec<u64>,
 
-    /// Folder holding the built web messenger (`messenger.js`, from `npm run build` in web/).
-    #[arg(long, env = "SUNBEAM_WEB_DIR", default_value = "web/dist")]
-    pub web_dir: PathBuf,
+    /// Widget development: serve `messenger.js` (and its map) from this folder when the
+    /// file is there, instead of the bundle compiled into the binary (web/bundle/).
+    #[arg(long, env = "SUNBEAM_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -75,7 +76,7 @@ impl ServeConfig {
             webhook_public_only: false,
             webhook_timeout_ms: 20_000,
             webhook_retry_delays_ms: vec![60_000, 120_000, 240_000, 480_000],
-            web_dir: PathBuf::from("web/dist"),
+            web_dir: None,
         }
     }
 }

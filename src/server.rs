@@ -105,7 +105,7 @@ impl Server {
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: Arc::from(config.web_dir.as_path()), attachments: crate::attachments::Attachments::new(&config.data_dir) };
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments: crate::attachments::Attachments::new(&config.data_dir) };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 

@@ -1,7 +1,7 @@
 'use strict';
 // Starts a Sunbeam server for one test file: the binary named by SUNBEAM_BIN (default
 // ../target/debug/sunbeam, relative to conformance/), on 127.0.0.1 port 0, with a fresh
-// SQLite database in a temporary folder and a known account key. Resolves once the server
+// SQLite database in a temporary folder (also its working directory) and a known account key. Resolves once the server
 // prints its "Sunbeam listening on http://…" line; stop() ends it and removes the folder.
 
 const { spawn } = require('node:child_process');
@@ -53,7 +53,8 @@ async function startServer(options = {}) {
     SUNBEAM_ACCOUNT_KEY_SECRET: accountKey.secret,
   }, options.env || {});
 
-  const child = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Started in its temporary folder: the binary needs nothing from the working directory.
+  const child = spawn(bin, ['serve'], { env, cwd: dataDir, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exited = null;
   const exitPromise = new Promise((resolve) => {

@@ -52,7 +52,14 @@ fn too_large(what: &str) -> ApiError {
 
 /// Reads every part: `source` up to 50 MB, any other part up to 100 KB.
 async fn read_parts(mp: Result<Multipart, MultipartRejection>) -> ApiResult<Vec<Part>> {
-    let mut mp = mp.map_err(|e| ApiError::bad_request(format!("Expected a multipart/form-data body: {}", e.body_text())))?;
+    let mut mp = mp.map_err(|e| match e {
+        MultipartRejection::InvalidBoundary(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "An upload must be sent with content-type: multipart/form-data (and its boundary)",
+        ),
+        e => ApiError::bad_request(format!("Expected a multipart/form-data body: {}", e.body_text())),
+    })?;
     let mut parts = Vec::new();
     loop {
         let field = match mp.next_field().await {

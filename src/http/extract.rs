@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -36,11 +38,18 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         match content_type {
             Some(ct) if ct.starts_with("application/json") || ct.contains("+json") => {}
-            _ => {
+            Some(ct) => {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
-                    "Requests must send content-type: application/json",
+                    format!("Content-Type {ct} is not accepted here: send the body as JSON with content-type: application/json"),
+                ))
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "The request has a body but no Content-Type: send it as JSON with content-type: application/json",
                 ))
             }
         }
@@ -52,20 +61,53 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// The query string as a map of its (decoded) parameters.
+/// The query string as a map of its (decoded) parameters. Object-valued parameters (the
+/// spec's `style: deepObject`: `filter`, `page`) arrive in either encoding the official
+/// clients use and are read as one: `filter[userId]=…` (JavaScript client) or
+/// `filter={"userId":"…"}` (Python client, JSON) both become the key `filter[userId]`.
 pub struct QueryMap(pub HashMap<String, String>);
+
+/// The spec's object-valued query parameters.
+const OBJECT_PARAMS: &[&str] = &["filter", "page"];
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).map_err(|_| ApiError::bad_request("Invalid query parameters"))?;
-        Ok(QueryMap(pairs.into_iter().collect()))
+        QueryMap::parse(parts.uri.query().unwrap_or("")).map(QueryMap)
     }
 }
 
 impl QueryMap {
+    /// Decodes a query string, flattening JSON-encoded object parameters into `name[key]`.
+    pub fn parse(query: &str) -> Result<HashMap<String, String>, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::bad_request("Invalid query parameters"))?;
+        let mut map = HashMap::new();
+        for (key, value) in pairs {
+            if !OBJECT_PARAMS.contains(&key.as_str()) {
+                map.insert(key, value);
+                continue;
+            }
+            let not_object = || {
+                ApiError::bad_request(format!(
+                    "Query parameter {key} must be an object: {key}[name]=value, or JSON such as {key}={{\"name\":\"value\"}}"
+                ))
+            };
+            let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(&value) else { return Err(not_object()) };
+            for (name, v) in fields {
+                let v = match v {
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Null => continue,
+                    _ => return Err(ApiError::bad_request(format!("Query parameter {key}[{name}] must be a string, a number or a boolean"))),
+                };
+                map.insert(format!("{key}[{name}]"), v);
+            }
+        }
+        Ok(map)
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
     }
@@ -73,6 +115,60 @@ impl QueryMap {
     pub fn page(&self) -> Result<PageRequest, ApiError> {
         Ok(PageRequest::parse(self.get("page[after]"), self.get("page[before]"), self.get("page[size]"))?)
     }
+}
+
+const PAGE: [&str; 3] = ["page[after]", "page[before]", "page[size]"];
+
+/// The query parameters each business-API operation takes (the spec's, by route as this
+/// server spells it, plus the operators' routes). Anything else is refused with a 400 that
+/// names it, so a typo (`filter[userID]`) is not silently ignored.
+fn accepted_query(method: &Method, route: &str) -> Vec<&'static str> {
+    let get = *method == Method::GET;
+    match route {
+        "/v2/apps" if get => [&PAGE[..], &["filter[serviceAccountId]"]].concat(),
+        "/v2/apps/{app_id}/conversations" if get => [&PAGE[..], &["filter[userId]", "filter[userExternalId]"]].concat(),
+        "/v2/apps/{app_id}/conversations/{conversation_id}/participants" | "/v2/apps/{app_id}/conversations/{conversation_id}/messages" if get => PAGE.to_vec(),
+        "/v2/apps/{app_id}/integrations" if get => [&PAGE[..], &["filter[types]"]].concat(),
+        "/v2/apps/{app_id}/users" if get => vec!["filter[identities.email]", "brandId"],
+        // Brands are a Zendesk notion Sunbeam does not have; accepted, and ignored.
+        "/v2/apps/{app_id}/users/{user}/clients" if get => [&PAGE[..], &["brandId"]].concat(),
+        "/v2/apps/{app_id}/users/{user}"
+        | "/v2/apps/{app_id}/users/{user}/personalinformation"
+        | "/v2/apps/{app_id}/users/{user}/clients"
+        | "/v2/apps/{app_id}/users/{user}/clients/{client_id}"
+        | "/v2/apps/{app_id}/users/{user}/devices"
+        | "/v2/apps/{app_id}/users/{user}/devices/{device_id}" => vec!["brandId"],
+        "/v2/apps/{app_id}/attachments" if *method == Method::POST => vec!["access", "for", "conversationId"],
+        "/admin/webhooks" if get => vec!["appId"],
+        "/admin/webhooks/{webhook_id}/attempts" if get => vec!["limit"],
+        _ => vec![],
+    }
+}
+
+/// Middleware (a route layer): refuses query parameters the matched business-API route
+/// does not take. Other routes (the SDK API, the widget, attachments, faye) are not checked.
+pub async fn refuse_unknown_query(matched: MatchedPath, req: Request, next: Next) -> Response {
+    let route = matched.as_str();
+    if !(route.starts_with("/v2/") || route.starts_with("/admin/")) {
+        return next.run(req).await;
+    }
+    let params = match QueryMap::parse(req.uri().query().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let accepted = accepted_query(req.method(), route);
+    let mut unknown: Vec<&String> = params.keys().filter(|k| !accepted.contains(&k.as_str())).collect();
+    if unknown.is_empty() {
+        return next.run(req).await;
+    }
+    unknown.sort();
+    let operation = format!("{} {}", req.method(), req.uri().path());
+    let takes = if accepted.is_empty() { "takes no query parameters".to_string() } else { format!("takes {}", accepted.join(", ")) };
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        errors: unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
+    }
+    .into_response()
 }
 
 /// The authenticated business-API caller.

@@ -47,8 +47,8 @@ mod web;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -68,8 +68,8 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Live delivery to the SDKs (`/faye`).
     pub realtime: crate::realtime::Realtime,
-    /// Where the built web messenger lives (`SUNBEAM_WEB_DIR`).
-    pub web_dir: Arc<std::path::Path>,
+    /// A folder that overrides the compiled-in web messenger (`SUNBEAM_WEB_DIR`).
+    pub web_dir: Option<Arc<std::path::Path>>,
     /// Uploaded files, under `DATA_DIR/attachments/`.
     pub attachments: crate::attachments::Attachments,
 }
@@ -89,13 +89,14 @@ pub fn router(state: AppState) -> Router {
         .merge(switchboards::router())
         .merge(oauth::router())
         .merge(channels::router());
-    Router::new()
+    let app = Router::new()
         .route("/health", get(health))
         .merge(v2)
         .merge(sdk::router())
         .merge(attachments::router())
         .merge(faye::router())
         .merge(web::router())
+        .route_layer(axum::middleware::from_fn(extract::refuse_unknown_query))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
@@ -104,7 +105,54 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end").into_response()
         }))
-        .with_state(state)
+        .with_state(state);
+    // Outside the routing above, so that it can rewrite the path the routes see.
+    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths))
+}
+
+/// The prefix of the hosted service's base URL, `https://{subdomain}.zendesk.com/sc` (the
+/// spec's first server): everything Sunbeam serves is also served under it (`/sc/v2/…`,
+/// `/sc/sdk/v2/…`, `/sc/faye`, `/sc/attachments/…`), so moving a client over is a change
+/// of host only.
+pub const ZENDESK_PREFIX: &str = "/sc";
+
+/// Serves `/sc/…` as `/…`, telling the handlers (through [`paging::BASE_PREFIX_HEADER`],
+/// which a client cannot set) so that the links they write keep the prefix. Also names
+/// the allowed methods in a 405's title, from the `Allow` header routing just set.
+async fn base_paths(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    req.headers_mut().remove(paging::BASE_PREFIX_HEADER);
+    if req.extensions().get::<OriginalUri>().is_none() {
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+    }
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix(ZENDESK_PREFIX).filter(|r| r.is_empty() || r.starts_with('/')) {
+        let rest = if rest.is_empty() { "/" } else { rest };
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = path_and_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+                req.headers_mut().insert(paging::BASE_PREFIX_HEADER, axum::http::HeaderValue::from_static(ZENDESK_PREFIX));
+            }
+        }
+    }
+    let method = req.method().clone();
+    let shown = req.extensions().get::<OriginalUri>().map(|u| u.0.path().to_string()).unwrap_or_default();
+    let res = next.run(req).await;
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let Some(allow) = res.headers().get(axum::http::header::ALLOW).cloned() else { return res };
+    let allowed = allow.to_str().unwrap_or_default().replace(',', ", ");
+    let title = format!("{method} is not allowed on {shown}: it accepts {allowed}");
+    let mut res = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", title).into_response();
+    res.headers_mut().insert(axum::http::header::ALLOW, allow);
+    res
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
@@ -118,10 +166,14 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
 /// (`not_found` with "… not found" titles).
 pub const NO_ROUTE: &str = "no such route";
 
-async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("Resource not found ({NO_ROUTE}: {method} {})", uri.path()))
+async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::not_found(format!(
+        "Resource not found ({NO_ROUTE}: {method} {}): the business API is under /v2/apps (or /sc/v2/apps), the SDK API under /sdk/v2",
+        uri.path()
+    ))
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+/// Routing sets `Allow`; [`base_paths`] names the allowed methods in the title.
+async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {}", uri.path()))
 }

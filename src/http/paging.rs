@@ -7,13 +7,19 @@ use super::extract::QueryMap;
 use super::AppState;
 use crate::domain::pagination::Page;
 
-/// The base URL for absolute links.
+/// Set on requests that came in under a base-path prefix (`/sc`, see `http::base_paths`),
+/// which removes any copy a client sent.
+pub const BASE_PREFIX_HEADER: &str = "x-sunbeam-base-prefix";
+
+/// The base URL for absolute links, with the prefix the request used (`…/sc`), so that
+/// following a link stays on the base path the client was configured with.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    let prefix = headers.get(BASE_PREFIX_HEADER).and_then(|h| h.to_str().ok()).unwrap_or("");
     if let Some(u) = &state.public_url {
-        return u.trim_end_matches('/').to_string();
+        return format!("{}{prefix}", u.trim_end_matches('/'));
     }
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
+    format!("http://{host}{prefix}")
 }
 
 /// The query that links must carry besides the cursor: the filters already encoded

@@ -1,7 +1,11 @@
-//! The web messenger: `GET /web/messenger.js` serves the widget bundle built by
-//! `npm run build` in `web/` (from `SUNBEAM_WEB_DIR`, default `web/dist`), and
+//! The web messenger: `GET /web/messenger.js` serves the widget bundle, and
 //! `GET /web/demo?integrationId=…` a page that embeds it. The demo holds no keys: it only
 //! names a web integration, whose config the widget fetches like any embedding page.
+//!
+//! The bundle is compiled into the binary from `web/bundle/` (committed, built from `web/src`
+//! by `npm run build`; `scripts/test` proves it is byte-identical to a rebuild), so the
+//! binary serves it from any working directory with no Node.js anywhere. `SUNBEAM_WEB_DIR`
+//! points at a folder that overrides it while developing the widget, file by file.
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -10,7 +14,6 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::error::ApiError;
 use super::paging::base_url;
 use super::AppState;
 use crate::domain::ids::is_id;
@@ -18,6 +21,9 @@ use crate::domain::integration::is_sdk;
 
 /// The demo page template (committed source, compiled in).
 const DEMO_TEMPLATE: &str = include_str!("../../web/demo.html");
+/// The committed bundle and its source map, compiled in.
+const MESSENGER_JS: &[u8] = include_bytes!("../../web/bundle/messenger.js");
+const MESSENGER_MAP: &[u8] = include_bytes!("../../web/bundle/messenger.js.map");
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,32 +33,34 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn messenger_js(State(s): State<AppState>) -> Response {
-    bundle_file(&s, "messenger.js", "application/javascript; charset=utf-8").await
+    bundle_file(&s, "messenger.js", MESSENGER_JS, "application/javascript; charset=utf-8").await
 }
 
 async fn messenger_map(State(s): State<AppState>) -> Response {
-    bundle_file(&s, "messenger.js.map", "application/json").await
+    bundle_file(&s, "messenger.js.map", MESSENGER_MAP, "application/json").await
 }
 
-/// Reads one fixed file name of the bundle directory (no path from the request).
-async fn bundle_file(s: &AppState, name: &str, content_type: &'static str) -> Response {
-    let path = s.web_dir.join(name);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(_) => ApiError::not_found(format!(
-            "The web messenger is not built: run `npm ci && npm run build` in web/ (looked for {}; set SUNBEAM_WEB_DIR to move it)",
-            path.display()
-        ))
-        .into_response(),
-    }
+/// One fixed file name of the bundle (no path from the request): from `SUNBEAM_WEB_DIR`
+/// when it is set and holds the file, else the compiled-in copy.
+async fn bundle_file(s: &AppState, name: &str, embedded: &'static [u8], content_type: &'static str) -> Response {
+    let from_dir = match &s.web_dir {
+        Some(dir) => tokio::fs::read(dir.join(name)).await.ok(),
+        None => None,
+    };
+    let (body, source) = match from_dir {
+        Some(bytes) => (axum::body::Body::from(bytes), "dir"),
+        None => (axum::body::Body::from(embedded), "embedded"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+            (header::HeaderName::from_static("x-sunbeam-bundle"), HeaderValue::from_static(source)),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

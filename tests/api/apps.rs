@@ -18,11 +18,11 @@ async fn create_app_returns_the_app_with_default_settings() {
     for off in ["useAnimalNames", "echoPostback", "ignoreAutoConversationStart", "multiConvoEnabled", "appLocalizationEnabled", "endSessionEnabled", "disableConversationReopen"] {
         assert_eq!(s[off], false, "{off}: {s}");
     }
-    // GET shows the same app, plus `subdomain`.
+    // GET shows the same app (without `subdomain`: a self-hosted app has no Zendesk one).
     let id = a["id"].as_str().unwrap();
     let (status, fetched) = app.account("GET", &format!("/v2/apps/{id}"), None).await;
     assert_eq!(status, 200);
-    assert!(fetched["app"].as_object().unwrap().contains_key("subdomain"), "{fetched}");
+    assert!(!fetched["app"].as_object().unwrap().contains_key("subdomain"), "{fetched}");
     for k in ["id", "displayName", "settings", "metadata"] {
         assert_eq!(fetched["app"][k], got["app"][k], "{k}");
     }

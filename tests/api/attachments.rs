@@ -90,8 +90,9 @@ async fn access_and_source_are_required_and_credentials_too() {
     assert_error(status, &body, 400, "bad_request");
     let (status, body) = upload(&app, &app_id, "?access=public", Some(&auth), multipart(&[("other", None, None, b"x")])).await;
     assert_error(status, &body, 400, "bad_request");
+    // Not multipart at all: 415, naming the type an upload takes.
     let (status, body) = app.raw("POST", &format!("/v2/apps/{app_id}/attachments?access=public"), Some(&auth), Some("application/json"), b"{}".to_vec()).await;
-    assert_error(status, &body, 400, "bad_request");
+    assert_error(status, &body, 415, "unsupported_media_type");
 
     let (status, body) = upload(&app, &app_id, "?access=public", None, file()).await;
     assert_error(status, &body, 401, "unauthorized");

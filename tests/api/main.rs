@@ -5,6 +5,7 @@ mod common;
 
 mod conversations;
 mod coverage;
+mod first_run;
 mod foundation;
 mod integrations;
 mod messages;

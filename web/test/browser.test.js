@@ -1,7 +1,7 @@
 'use strict';
 // The web messenger in a real browser: headless Debian chromium (CHROMIUM_PATH, default
 // /usr/bin/chromium) driven by playwright-core, against the freshly built binary serving
-// the freshly built bundle (web/dist). A visitor opens /web/demo, sends a message; the
+// the bundle compiled into it (web/bundle/), started in a temporary folder. A visitor opens /web/demo, sends a message; the
 // business sees it through the v2 API, types and replies; the reply and the typing
 // indicator appear without a reload; the visitor logs in and the history follows them into
 // a second browser context; the visitor attaches an image. Screenshots go to target/web-artifacts/.
@@ -15,7 +15,7 @@ const { chromium } = require('playwright-core');
 const { startServer } = require('./server');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const WEB_DIR = path.resolve(__dirname, '..', 'dist');
+const BUNDLE = path.resolve(__dirname, '..', 'bundle', 'messenger.js');
 const ARTIFACTS = path.join(ROOT, 'target', 'web-artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const WAIT = 15000;
@@ -48,8 +48,7 @@ describe('web messenger in chromium', () => {
   }
 
   before(async () => {
-    assert.ok(fs.existsSync(path.join(WEB_DIR, 'messenger.js')), 'web/dist/messenger.js is missing: run npm run build in web/');
-    server = await startServer({ env: { SUNBEAM_WEB_DIR: WEB_DIR } });
+    server = await startServer();
     app = (await v2('POST', '/v2/apps', { displayName: 'Widget test' })).app;
     integration = (await v2('POST', `/v2/apps/${app.id}/integrations`, { type: 'web', displayName: 'Acme support' })).integration;
     appKey = (await v2('POST', `/v2/apps/${app.id}/keys`, { displayName: 'jwt' })).key;
@@ -90,6 +89,8 @@ describe('web messenger in chromium', () => {
     const js = await fetch(`${server.baseUrl}/web/messenger.js`);
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type'), /javascript/);
+    assert.equal(js.headers.get('x-sunbeam-bundle'), 'embedded');
+    assert.ok(Buffer.from(await js.arrayBuffer()).equals(fs.readFileSync(BUNDLE)), 'the binary serves web/bundle/messenger.js');
     const form = await (await fetch(`${server.baseUrl}/web/demo`)).text();
     assert.match(form, /name="integrationId"/);
     const bad = await (await fetch(`${server.baseUrl}/web/demo?integrationId=<script>`)).text();
@@ -278,17 +279,23 @@ describe('web messenger in chromium', () => {
   });
 });
 
-describe('web messenger not built', () => {
-  test('GET /web/messenger.js answers a clear 404 envelope', async () => {
-    const server = await startServer({ env: { SUNBEAM_WEB_DIR: path.join(ROOT, 'target', 'no-such-web-dir') } });
+describe('SUNBEAM_WEB_DIR', () => {
+  test('overrides the compiled-in bundle when it holds the file, and falls back to it when not', async () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'sunbeam-web-dir-'));
+    fs.writeFileSync(path.join(dir, 'messenger.js'), 'window.devBuild = true;\n');
+    const server = await startServer({ env: { SUNBEAM_WEB_DIR: dir } });
     try {
       const res = await fetch(`${server.baseUrl}/web/messenger.js`);
-      assert.equal(res.status, 404);
-      const body = await res.json();
-      assert.equal(body.errors[0].code, 'not_found');
-      assert.match(body.errors[0].title, /npm run build/);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-sunbeam-bundle'), 'dir');
+      assert.equal(await res.text(), 'window.devBuild = true;\n');
+      // No map in the folder: the compiled-in one.
+      const map = await fetch(`${server.baseUrl}/web/messenger.js.map`);
+      assert.equal(map.status, 200);
+      assert.equal(map.headers.get('x-sunbeam-bundle'), 'embedded');
     } finally {
       await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
