@@ -60,7 +60,8 @@ impl Attachments {
 
     /// Saves `bytes` under a fresh id; the media type is guessed from `file_name`, else
     /// taken from `content_type` (the multipart part's), else `application/octet-stream`.
-    pub async fn save(&self, file_name: Option<&str>, content_type: Option<&str>, bytes: &[u8]) -> Result<Stored, AttachmentError> {
+    /// `app_id` is recorded as the owner: only that app may delete it.
+    pub async fn save(&self, app_id: &str, file_name: Option<&str>, content_type: Option<&str>, bytes: &[u8]) -> Result<Stored, AttachmentError> {
         if bytes.len() > MAX_ATTACHMENT_BYTES {
             return Err(AttachmentError::TooLarge);
         }
@@ -72,7 +73,7 @@ impl Attachments {
         tokio::fs::write(dir.join(DATA), bytes).await?;
         // `meta` last: an attachment exists once its meta does.
         let tmp = dir.join("meta.tmp");
-        tokio::fs::write(&tmp, format!("{media_type}\n{name}\n")).await?;
+        tokio::fs::write(&tmp, format!("{media_type}\n{name}\n{app_id}\n")).await?;
         tokio::fs::rename(&tmp, dir.join(META)).await?;
         Ok(Stored { id, name, media_type, size: bytes.len() })
     }
@@ -99,6 +100,29 @@ impl Attachments {
             Err(e) => return Err(e.into()),
         };
         Ok(Some((Stored { id: id.to_string(), name: stored_name.to_string(), media_type: media_type.to_string(), size: bytes.len() }, bytes)))
+    }
+
+    /// Deletes the attachment `id` named `name` if `app_id` owns it; `false` when there is
+    /// no such attachment of that app (files from before owners were recorded have none,
+    /// so no app can delete them through the API).
+    pub async fn delete(&self, app_id: &str, id: &str, name: &str) -> Result<bool, AttachmentError> {
+        if !is_id(id) {
+            return Ok(false);
+        }
+        let dir = self.root.join(id);
+        let meta = match tokio::fs::read_to_string(dir.join(META)).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let mut lines = meta.lines().skip(1);
+        if lines.next() != Some(name) || lines.next() != Some(app_id) {
+            return Ok(false);
+        }
+        // `meta` first: an attachment is gone once its meta is.
+        tokio::fs::remove_file(dir.join(META)).await?;
+        tokio::fs::remove_dir_all(&dir).await?;
+        Ok(true)
     }
 
     /// Where the bytes of `id` live (tests and operators).
@@ -207,7 +231,7 @@ mod tests {
     async fn save_and_open_stay_inside_the_folder() {
         let dir = tempfile::tempdir().unwrap();
         let store = Attachments::new(dir.path());
-        let s = store.save(Some("../../etc/passwd"), Some("text/plain"), b"root").await.unwrap();
+        let s = store.save("app", Some("../../etc/passwd"), Some("text/plain"), b"root").await.unwrap();
         assert_eq!(s.name, "passwd");
         assert_eq!(s.media_type, "text/plain");
         assert!(store.data_path(&s.id).unwrap().starts_with(dir.path().join("attachments")));
@@ -216,6 +240,6 @@ mod tests {
         assert!(store.open(&s.id, "other").await.unwrap().is_none());
         assert!(store.open("../../etc", "passwd").await.unwrap().is_none());
         let too_big = vec![0u8; MAX_ATTACHMENT_BYTES + 1];
-        assert!(matches!(store.save(None, None, &too_big).await, Err(AttachmentError::TooLarge)));
+        assert!(matches!(store.save("app", None, None, &too_big).await, Err(AttachmentError::TooLarge)));
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::apps::authorize;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Caller, QueryMap};
+use super::extract::{Caller, JsonBody, QueryMap};
 use super::paging::base_url;
 use super::sdk::{post_user_message, preflight, sdk_cors, Sdk, SdkError};
 use super::AppState;
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .layer(cors);
     Router::new()
         .route("/v2/apps/{app_id}/attachments", post(upload))
+        .route("/v2/apps/{app_id}/attachments/remove", post(remove))
         .merge(sdk)
         .layer(DefaultBodyLimit::max(MAX_MULTIPART_BODY))
         .route("/attachments/{id}/{name}", get(serve))
@@ -97,8 +98,8 @@ fn take(parts: &mut Vec<Part>, name: &str) -> Option<Part> {
     Some(parts.swap_remove(i))
 }
 
-async fn store_source(s: &AppState, source: Part) -> ApiResult<Stored> {
-    s.attachments.save(source.file_name.as_deref(), source.content_type.as_deref(), &source.bytes).await.map_err(|e| match e {
+async fn store_source(s: &AppState, app_id: &str, source: Part) -> ApiResult<Stored> {
+    s.attachments.save(app_id, source.file_name.as_deref(), source.content_type.as_deref(), &source.bytes).await.map_err(|e| match e {
         AttachmentError::TooLarge => too_large("The file"),
         AttachmentError::Io(e) => {
             tracing::error!(error = %e, "attachment write failed");
@@ -134,9 +135,31 @@ async fn upload(
     }
     let mut parts = read_parts(mp).await?;
     let source = take(&mut parts, "source").ok_or_else(|| ApiError::bad_request("source is required"))?;
-    let stored = store_source(&s, source).await?;
+    let stored = store_source(&s, &app_id, source).await?;
     let url = media_url(&s, &headers, &stored);
     Ok((StatusCode::CREATED, Json(json!({ "attachment": { "mediaUrl": url, "mediaType": stored.media_type } }))))
+}
+
+/// DeleteAttachment: by the `mediaUrl` UploadAttachment answered.
+async fn remove(State(s): State<AppState>, Caller(caller): Caller, Path(app_id): Path<String>, headers: HeaderMap, JsonBody(body): JsonBody) -> ApiResult<Json<Value>> {
+    authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
+    let url = match body.get("mediaUrl") {
+        Some(Value::String(u)) => u.clone(),
+        Some(_) => return Err(ApiError::bad_request("mediaUrl must be a string")),
+        None => return Err(ApiError::bad_request("mediaUrl is required")),
+    };
+    let ours = format!("{}/attachments/", base_url(&s, &headers));
+    let Some((id, name)) = url.strip_prefix(&ours).and_then(|rest| rest.split_once('/')).filter(|(_, name)| !name.contains('/')) else {
+        return Err(ApiError::bad_request(format!("Unsupported media URL for attachment deletion: {url}")));
+    };
+    match s.attachments.delete(&app_id, id, name).await {
+        Ok(true) => Ok(Json(json!({}))),
+        Ok(false) => Err(ApiError::not_found("Attachment not found")),
+        Err(e) => {
+            tracing::error!(error = %e, "attachment delete failed");
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "The file could not be deleted"))
+        }
+    }
 }
 
 // ---- SDK ----
@@ -165,7 +188,7 @@ async fn sdk_upload(
     let author = json_part(take(&mut parts, "author"), "author")?;
     let mut message = json_part(take(&mut parts, "message"), "message")?;
     let source = take(&mut parts, "source").ok_or_else(|| SdkError::from(ApiError::bad_request("source is required")))?;
-    let stored = store_source(&s, source).await?;
+    let stored = store_source(&s, &app_id, source).await?;
     let kind = if stored.media_type.starts_with("image/") { "image" } else { "file" };
     message.insert("type".into(), json!(kind));
     message.insert("mediaUrl".into(), json!(media_url(&s, &headers, &stored)));

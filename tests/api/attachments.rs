@@ -205,3 +205,34 @@ async fn files_larger_than_json_bodies_are_accepted_up_to_50_mb() {
         assert_error(413, &body, 413, "payload_too_large");
     }
 }
+
+#[tokio::test]
+async fn an_attachment_is_deleted_by_its_media_url_and_only_by_its_app() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let other_app = app.create_app("Other").await;
+    let auth = app.account_auth();
+    let body = multipart(&[("source", Some("gone.txt"), Some("text/plain"), b"bye")]);
+    let (status, res) = upload(&app, &app_id, "?access=public", Some(&auth), body).await;
+    assert_eq!(status, 201, "{res}");
+    let url = res["attachment"]["mediaUrl"].as_str().unwrap().to_string();
+    let remove = |app_id: &str| format!("/v2/apps/{app_id}/attachments/remove");
+
+    // Another app's request finds nothing to delete, and the file stays.
+    let (status, res) = app.account("POST", &remove(&other_app), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!((status, res["errors"][0]["code"].as_str()), (404, Some("not_found")), "{res}");
+    assert_eq!(fetch(&app, &url).await.0, 200);
+
+    // A URL that is not ours is a 400 naming it; a missing or mistyped one too.
+    let (status, res) = app.account("POST", &remove(&app_id), Some(json!({"mediaUrl": "https://badhost.com/image.png"}))).await;
+    assert_eq!(status, 400, "{res}");
+    assert_eq!(res["errors"][0]["title"], "Unsupported media URL for attachment deletion: https://badhost.com/image.png");
+    assert_eq!(app.account("POST", &remove(&app_id), Some(json!({}))).await.0, 400);
+    assert_eq!(app.account("POST", &remove(&app_id), Some(json!({"mediaUrl": 3}))).await.0, 400);
+
+    let (status, res) = app.account("POST", &remove(&app_id), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!((status, &res), (200, &json!({})));
+    assert_eq!(fetch(&app, &url).await.0, 404, "the file is no longer served");
+    let (status, _) = app.account("POST", &remove(&app_id), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!(status, 404, "deleting twice finds nothing the second time");
+}
