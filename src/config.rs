@@ -59,6 +59,43 @@ pub struct ServeConfig {
     /// file is there, instead of the bundle compiled into the binary (web/bundle/).
     #[arg(long, env = "SUNBEAM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub attachments: AttachmentsConfig,
+}
+
+/// Where uploaded files are stored (see README "Attachments"): a local folder unless an
+/// S3 bucket is named.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AttachmentsConfig {
+    /// Folder for uploaded files when no S3 bucket is set. Unset: DATA_DIR/attachments.
+    #[arg(long = "attachments-dir", env = "SUNBEAM_ATTACHMENTS_DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Store uploaded files in this S3-compatible bucket instead of the local folder.
+    #[arg(long = "attachments-s3-bucket", env = "SUNBEAM_ATTACHMENTS_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// The S3 endpoint, for S3-compatible servers (MinIO, Ceph, R2…), e.g.
+    /// `http://127.0.0.1:9000` (path-style requests). Unset: AWS S3 of the region.
+    #[arg(long = "attachments-s3-endpoint", env = "SUNBEAM_ATTACHMENTS_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long = "attachments-s3-region", env = "SUNBEAM_ATTACHMENTS_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Access key id. Unset: the AWS environment (`AWS_ACCESS_KEY_ID`, instance credentials).
+    #[arg(long = "attachments-s3-access-key-id", env = "SUNBEAM_ATTACHMENTS_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// Secret access key. Unset: the AWS environment (`AWS_SECRET_ACCESS_KEY`…).
+    #[arg(long = "attachments-s3-secret-access-key", env = "SUNBEAM_ATTACHMENTS_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Prefix of the object keys in the bucket (objects are `PREFIX{attachment id}`).
+    #[arg(long = "attachments-s3-prefix", env = "SUNBEAM_ATTACHMENTS_S3_PREFIX", default_value = "attachments/")]
+    pub s3_prefix: String,
 }
 
 impl ServeConfig {
@@ -77,6 +114,7 @@ impl ServeConfig {
             webhook_timeout_ms: 20_000,
             webhook_retry_delays_ms: vec![60_000, 120_000, 240_000, 480_000],
             web_dir: None,
+            attachments: AttachmentsConfig { s3_region: "us-east-1".into(), s3_prefix: "attachments/".into(), ..AttachmentsConfig::default() },
         }
     }
 }

@@ -105,7 +105,9 @@ impl Server {
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments: crate::attachments::Attachments::new(&config.data_dir) };
+        let attachments = crate::attachments::Attachments::from_config(&config.attachments, &config.data_dir, store.clone())?;
+        tracing::info!(storage = %attachments.storage().describe(), "attachments");
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
@@ -117,6 +119,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let realtime = self.state.realtime.clone();
         realtime.start().await.map_err(std::io::Error::other)?;
+        let attachment_sweeper = crate::attachments::Sweeper::start(self.state.attachments.clone());
         let app = router(self.state);
         let dispatcher = Dispatcher::start(self.store.clone(), self.delivery);
         let retention = crate::retention::Sweeper::start(self.store.clone());
@@ -129,6 +132,7 @@ impl Server {
         realtime.stop().await;
         dispatcher.stop().await;
         retention.stop().await;
+        attachment_sweeper.stop().await;
         self.store.close().await;
         served
     }

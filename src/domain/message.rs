@@ -58,6 +58,9 @@ pub struct NewMessage {
     pub destination: Option<Value>,
     pub override_: Option<Value>,
     pub quoted_message: Option<Value>,
+    /// The id of an attachment uploaded `for=message` that this message's `mediaUrl`
+    /// names: linked to the message when it is stored, and deleted with it.
+    pub attachment: Option<String>,
 }
 
 /// Parses and validates a PostMessage body (`messagePost`). Every problem is named by
@@ -101,7 +104,7 @@ pub fn parse_message_post(body: Value, settings: &AppSettings) -> DomainResult<N
     if settings.mask_credit_card_numbers {
         mask_in_content(&mut content);
     }
-    Ok(NewMessage { author, content, metadata, destination, override_, quoted_message })
+    Ok(NewMessage { author, content, metadata, destination, override_, quoted_message, attachment: None })
 }
 
 const WHATSAPP_SCHEMA: &str = "whatsapp";

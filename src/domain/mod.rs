@@ -2,6 +2,7 @@
 
 pub mod animals;
 pub mod app;
+pub mod attachment;
 pub mod auth;
 pub mod channel;
 pub mod client;

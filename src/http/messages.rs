@@ -22,9 +22,16 @@ pub fn router() -> Router<AppState> {
         .route("/v2/apps/{app_id}/conversations/{conversation_id}/messages/{message_id}", delete(delete_one))
 }
 
-async fn post_message(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, JsonBody(body): JsonBody) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn post_message(
+    State(s): State<AppState>,
+    Caller(caller): Caller,
+    Path((app_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let app = authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
-    let new = parse_message_post(body, &app.settings)?;
+    let mut new = parse_message_post(body, &app.settings)?;
+    super::attachments::describe_media(&s, &headers, &app_id, &mut new).await?;
     if let Some(destination) = &new.destination {
         // Only a user with a client on the integration can be sent to through it.
         s.store.check_destination(&app_id, &id, destination).await?;

@@ -556,13 +556,13 @@ fn user_author(user: &User) -> AuthorInput {
     AuthorInput::User { user_id: Some(user.id.clone()), user_external_id: None, display_name: None, avatar_url: None, subtypes: Vec::new() }
 }
 
-async fn post_message(State(s): State<AppState>, sdk: Sdk, Path((app_id, conversation_id)): Path<(String, String)>, Body(body): Body) -> SdkResult<(StatusCode, Json<Value>)> {
-    post_user_message(&s, &sdk, &app_id, &conversation_id, body).await
+async fn post_message(State(s): State<AppState>, sdk: Sdk, Path((app_id, conversation_id)): Path<(String, String)>, headers: HeaderMap, Body(body): Body) -> SdkResult<(StatusCode, Json<Value>)> {
+    post_user_message(&s, &sdk, &app_id, &conversation_id, &headers, body).await
 }
 
 /// Posts `body` (`{message, author?, client?}`) as the authenticated appUser; shared with
 /// the file upload (`http/attachments.rs`).
-pub(super) async fn post_user_message(s: &AppState, sdk: &Sdk, app_id: &str, conversation_id: &str, body: Value) -> SdkResult<(StatusCode, Json<Value>)> {
+pub(super) async fn post_user_message(s: &AppState, sdk: &Sdk, app_id: &str, conversation_id: &str, headers: &HeaderMap, body: Value) -> SdkResult<(StatusCode, Json<Value>)> {
     let app = get_app(s, app_id).await?;
     let (user, c) = sdk.conversation(s, app_id, conversation_id).await?;
     let post = wire::parse_message(&body, app.settings.mask_credit_card_numbers)?;
@@ -571,7 +571,8 @@ pub(super) async fn post_user_message(s: &AppState, sdk: &Sdk, app_id: &str, con
     }
     let client = current_client(s, sdk, &user, &body).await?;
     let source = source_for(client.as_ref(), &body);
-    let new = NewMessage { author: user_author(&user), content: post.content, metadata: post.metadata, destination: None, override_: None, quoted_message: None };
+    let mut new = NewMessage { author: user_author(&user), content: post.content, metadata: post.metadata, destination: None, override_: None, quoted_message: None, attachment: None };
+    super::attachments::describe_media(s, headers, app_id, &mut new).await?;
     let message = s.store.post_message(app_id, &c.id, new, source).await?;
     let shown = wire::sdk_message(&message);
     Ok((StatusCode::CREATED, Json(json!({ "message": shown, "messages": [shown], "conversation": { "_id": c.id } }))))
@@ -595,7 +596,7 @@ async fn postback(State(s): State<AppState>, sdk: Sdk, Path((app_id, conversatio
     if let (true, Some(text)) = (get_app(&s, &app_id).await?.settings.echo_postback, text) {
         let content = json!({ "type": "text", "text": text, "payload": pressed["payload"] });
         let content = parse_content(&content, ContentOrigin::WebMessenger, false)?;
-        let new = NewMessage { author: user_author(&user), content, metadata: None, destination: None, override_: None, quoted_message: None };
+        let new = NewMessage { author: user_author(&user), content, metadata: None, destination: None, override_: None, quoted_message: None, attachment: None };
         s.store.post_message(&app_id, &c.id, new, source).await?;
     }
     Ok(Json(json!({})))

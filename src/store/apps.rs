@@ -101,6 +101,12 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 sql::query("DELETE FROM events WHERE app_id = $1").bind(&app_id).execute(&mut *c).await?;
+                // Every file of the app goes with it (store/attachments.rs sweeps them).
+                sql::query("UPDATE attachments SET state = 'doomed', state_at = $1 WHERE app_id = $2 AND state <> 'doomed'")
+                    .bind(crate::domain::time::now_ms())
+                    .bind(&app_id)
+                    .execute(&mut *c)
+                    .await?;
                 let done = sql::query("DELETE FROM apps WHERE id = $1").bind(&app_id).execute(&mut *c).await?;
                 if done == 0 {
                     return Err(StoreError::not_found(Resource::App));

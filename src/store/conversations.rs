@@ -240,6 +240,12 @@ impl Store {
                     return Err(DomainError::Rule(format!("Conversation {id} cannot be deleted because it is the default.")).into());
                 }
                 sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
+                // Its `for=message` files go with it (store/attachments.rs sweeps them).
+                sql::query("UPDATE attachments SET state = 'doomed', state_at = $1 WHERE conversation_id = $2 AND for_message = 1 AND state <> 'doomed'")
+                    .bind(now_ms())
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await?;
                 sql::query("DELETE FROM participants WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
                 sql::query("DELETE FROM conversations WHERE id = $1").bind(&id).execute(&mut *c).await?;
                 events::record(c, &app_id, &Event::ConversationRemoved(ConversationRemoved { conversation: (&conversation).into() })).await?;

@@ -86,6 +86,17 @@ impl Store {
                     .bind(now)
                     .execute(&mut *c)
                     .await?;
+                if let Some(attachment) = &new.attachment {
+                    // Its `for=message` file now lives and dies with this message.
+                    sql::query("UPDATE attachments SET message_id = $1, conversation_id = $2, user_id = $3 WHERE id = $4 AND app_id = $5 AND for_message = 1 AND message_id IS NULL AND state = 'ready'")
+                        .bind(&id)
+                        .bind(&conversation_id)
+                        .bind(user.as_ref().map(|u| u.id.clone()))
+                        .bind(attachment)
+                        .bind(&app_id)
+                        .execute(&mut *c)
+                        .await?;
+                }
                 // The author has read what they wrote; everyone else has one more unread.
                 let author_id = user.as_ref().map(|u| u.id.as_str()).unwrap_or("");
                 sql::query("UPDATE participants SET unread_count = unread_count + 1 WHERE conversation_id = $1 AND user_id <> $2")
@@ -176,6 +187,12 @@ impl Store {
                 if done == 0 {
                     return Err(StoreError::not_found(Resource::Message));
                 }
+                // Its `for=message` files go with it (store/attachments.rs sweeps them).
+                sql::query("UPDATE attachments SET state = 'doomed', state_at = $1 WHERE message_id = $2 AND for_message = 1 AND state <> 'doomed'")
+                    .bind(now_ms())
+                    .bind(&message_id)
+                    .execute(&mut *c)
+                    .await?;
                 sql::query("UPDATE conversations SET message_count = message_count - 1 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
                 Ok(())
             })
@@ -189,6 +206,11 @@ impl Store {
             Box::pin(async move {
                 find_conversation_tx(c, &app_id, &conversation_id).await?;
                 sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
+                sql::query("UPDATE attachments SET state = 'doomed', state_at = $1 WHERE conversation_id = $2 AND message_id IS NOT NULL AND for_message = 1 AND state <> 'doomed'")
+                    .bind(now_ms())
+                    .bind(&conversation_id)
+                    .execute(&mut *c)
+                    .await?;
                 sql::query("UPDATE conversations SET message_count = 0 WHERE id = $1").bind(&conversation_id).execute(&mut *c).await?;
                 sql::query("UPDATE participants SET unread_count = 0 WHERE conversation_id = $1").bind(&conversation_id).execute(&mut *c).await?;
                 Ok(())

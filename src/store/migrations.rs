@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/0003_sdk.sql")),
     (4, include_str!("migrations/0004_switchboards.sql")),
     (5, include_str!("migrations/0005_clients.sql")),
+    (6, include_str!("migrations/0006_attachments.sql")),
 ];
 
 pub async fn run(backend: &dyn Backend) -> StoreResult<()> {

@@ -18,6 +18,7 @@ pub mod keys;
 mod migrations;
 mod paging;
 pub mod apps;
+pub mod attachments;
 pub mod events;
 pub mod integrations;
 pub mod messages;

@@ -40,6 +40,12 @@ impl Store {
                             .await?;
                             for (id,) in &idle {
                                 sql::query("DELETE FROM messages WHERE conversation_id = $1").bind(id).execute(&mut *c).await?;
+                                // The deleted messages' `for=message` files go with them.
+                                sql::query("UPDATE attachments SET state = 'doomed', state_at = $1 WHERE conversation_id = $2 AND message_id IS NOT NULL AND for_message = 1 AND state <> 'doomed'")
+                                    .bind(now)
+                                    .bind(id)
+                                    .execute(&mut *c)
+                                    .await?;
                                 sql::query("UPDATE conversations SET message_count = 0 WHERE id = $1").bind(id).execute(&mut *c).await?;
                                 sql::query("UPDATE participants SET unread_count = 0 WHERE conversation_id = $1").bind(id).execute(&mut *c).await?;
                             }

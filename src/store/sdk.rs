@@ -193,6 +193,8 @@ async fn merge_users(c: &mut Tx<'_>, app_id: &str, surviving: &User, discarded: 
                     .bind(into)
                     .execute(&mut *c)
                     .await?;
+                // Its files follow its messages.
+                sql::query("UPDATE attachments SET conversation_id = $1 WHERE conversation_id = $2").bind(into).bind(&conv_id).execute(&mut *c).await?;
                 sql::query("DELETE FROM participants WHERE conversation_id = $1").bind(&conv_id).execute(&mut *c).await?;
                 sql::query("DELETE FROM conversations WHERE id = $1").bind(&conv_id).execute(&mut *c).await?;
                 merged = Some(json!({ "surviving": target.truncated(), "discarded": gone.truncated() }));
@@ -230,6 +232,8 @@ async fn merge_users(c: &mut Tx<'_>, app_id: &str, surviving: &User, discarded: 
     // The discarded user's clients go with it; the logging-in client is attached to the
     // surviving user afterwards (`client:add`, reason `sdkLogin`).
     revoke_sessions(c, &discarded.id).await?;
+    // Its messages are the surviving user's now, and so are their files.
+    sql::query("UPDATE attachments SET user_id = $1 WHERE user_id = $2").bind(&surviving.id).bind(&discarded.id).execute(&mut *c).await?;
     sql::query("DELETE FROM users WHERE id = $1").bind(&discarded.id).execute(&mut *c).await?;
     Ok(merged)
 }

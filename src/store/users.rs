@@ -184,6 +184,16 @@ impl Store {
         self.write(move |c| {
             Box::pin(async move {
                 let user = find_user_tx(c, &app_id, &key).await?;
+                // The `for=message` files of the user's messages and of the conversations
+                // that go with the user (store/attachments.rs sweeps them).
+                sql::query(
+                    "UPDATE attachments SET state = 'doomed', state_at = $1 WHERE for_message = 1 AND state <> 'doomed' AND (user_id = $2 OR conversation_id IN \
+                     (SELECT c.id FROM conversations c JOIN participants p ON p.conversation_id = c.id WHERE p.user_id = $2 AND c.kind = 'personal'))",
+                )
+                .bind(crate::domain::time::now_ms())
+                .bind(&user.id)
+                .execute(&mut *c)
+                .await?;
                 sql::query(
                     "DELETE FROM conversations WHERE kind = 'personal' AND id IN \
                      (SELECT conversation_id FROM participants WHERE user_id = $1)",
