@@ -55,6 +55,12 @@ pub struct ServeConfig {
     #[arg(long, env = "SUNBEAM_WEBHOOK_RETRY_DELAYS_MS", value_delimiter = ',', default_values_t = [60_000u64, 120_000, 240_000, 480_000])]
     pub webhook_retry_delays_ms: Vec<u64>,
 
+    /// Milliseconds between the realtime hub's looks at the outbox when nothing woke it. A
+    /// commit on this node wakes it at once, and on PostgreSQL so does one on another node
+    /// (LISTEN/NOTIFY); the poll is the fallback while that signal is down.
+    #[arg(long, env = "SUNBEAM_REALTIME_POLL_MS", default_value_t = 500)]
+    pub realtime_poll_ms: u64,
+
     /// Widget development: serve `messenger.js` (and its map) from this folder when the
     /// file is there, instead of the bundle compiled into the binary (web/bundle/).
     #[arg(long, env = "SUNBEAM_WEB_DIR")]
@@ -113,6 +119,7 @@ impl ServeConfig {
             webhook_public_only: false,
             webhook_timeout_ms: 20_000,
             webhook_retry_delays_ms: vec![60_000, 120_000, 240_000, 480_000],
+            realtime_poll_ms: 500,
             web_dir: None,
             attachments: AttachmentsConfig { s3_region: "us-east-1".into(), s3_prefix: "attachments/".into(), ..AttachmentsConfig::default() },
         }

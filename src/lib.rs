@@ -7,6 +7,8 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod metrics;
+pub mod os;
 pub mod realtime;
 pub mod retention;
 pub mod server;

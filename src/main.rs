@@ -111,6 +111,12 @@ async fn main() {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), String> {
+    let files = sunbeam::os::raise_open_files_limit();
+    match (files.connections(), &files.error) {
+        (Some(n), None) => tracing::info!(open_files = files.limit, started_with = files.before, "open-files limit {}: room for about {n} connections", files.limit.unwrap_or(0)),
+        (Some(n), Some(e)) => tracing::warn!(open_files = files.limit, error = %e, "cannot raise the open-files limit; room for about {n} connections"),
+        (None, e) => tracing::warn!(error = ?e, "open-files limit unknown"),
+    }
     let server = Server::build(&config).await?;
     let addr = server.local_addr();
     match bootstrap(&server.store, &config).await? {

@@ -97,6 +97,11 @@ pub async fn bootstrap(store: &Store, config: &ServeConfig) -> anyhow_like::Resu
     Ok(Bootstrap::Existing)
 }
 
+fn realtime(config: &ServeConfig, store: &Store) -> crate::realtime::Realtime {
+    let hub = crate::realtime::hub::HubSettings { poll_interval: std::time::Duration::from_millis(config.realtime_poll_ms.max(1)), ..Default::default() };
+    crate::realtime::Realtime::with(store.clone(), crate::realtime::bayeux::Settings::default(), hub)
+}
+
 impl Server {
     pub async fn build(config: &ServeConfig) -> anyhow_like::Result<Server> {
         let store = open_store(config).await?;
@@ -107,7 +112,7 @@ impl Server {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let attachments = crate::attachments::Attachments::from_config(&config.attachments, &config.data_dir, store.clone())?;
         tracing::info!(storage = %attachments.storage().describe(), "attachments");
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments };
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
@@ -117,6 +122,8 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        // Before the readers start, so that no commit of another node falls between.
+        let cluster = self.store.start_cluster_signal();
         let realtime = self.state.realtime.clone();
         realtime.start().await.map_err(std::io::Error::other)?;
         let attachment_sweeper = crate::attachments::Sweeper::start(self.state.attachments.clone());
@@ -133,6 +140,9 @@ impl Server {
         dispatcher.stop().await;
         retention.stop().await;
         attachment_sweeper.stop().await;
+        if let Some(c) = cluster {
+            c.stop().await;
+        }
         self.store.close().await;
         served
     }

@@ -34,7 +34,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
 use crate::store::webhooks::{AttemptRecord, ClaimRequest, ClaimedBatch, DeliveryOutcome, Health, Routed, Verdict};
 use crate::store::{Dialect, Store, StoreResult};
@@ -66,16 +65,11 @@ impl Dispatcher {
 /// How long in-flight sends may finish after a stop is asked.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-fn node_name() -> String {
-    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into());
-    format!("{host}-{}", &new_id()[12..])
-}
-
 /// How long the dispatcher lets commits accumulate after a wake-up.
 const COALESCE: Duration = Duration::from_millis(5);
 
 async fn run(store: Store, settings: Arc<DeliverySettings>, mut stopped: watch::Receiver<bool>) {
-    let node = node_name();
+    let node = store.node.to_string();
     let client = send::build_client(&settings);
     let wake = store.events_committed();
     if store.dialect() == Dialect::Sqlite {
@@ -296,7 +290,7 @@ impl StepReport {
 /// [`Dispatcher`] on the same store: both would claim.
 pub async fn step(store: &Store, settings: &DeliverySettings, now: i64) -> StoreResult<StepReport> {
     let routed = route_all(store, settings).await?.events;
-    let node = node_name();
+    let node = store.node.to_string();
     let claims = store.claim_deliveries(claim_request(settings, &node, now, settings.max_in_flight.max(1), HashMap::new())).await?;
     let client = send::build_client(settings);
     let mut attempts = Vec::with_capacity(claims.len());

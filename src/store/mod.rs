@@ -13,6 +13,7 @@
 mod backend;
 mod cache;
 pub mod clients;
+pub mod cluster;
 pub mod conversations;
 pub mod keys;
 mod migrations;
@@ -121,8 +122,16 @@ pub struct Store {
     /// Apps are read by every request (scope check, settings); see `TtlCache`.
     pub(crate) apps: Arc<cache::TtlCache<crate::domain::app::App>>,
     pub limits: Arc<StoreLimits>,
-    /// Poked after each commit that appended events, so deliverers wake without polling.
+    /// Poked after each commit that appended events (on this node, or on another one of
+    /// the cluster: see `cluster`), so deliverers wake without polling.
     events_committed: Arc<Notify>,
+    /// Poked after each commit on this node that appended events: `cluster` tells the
+    /// other nodes.
+    local_commits: Arc<Notify>,
+    /// The database URL (the cluster signal opens its own listening connection).
+    url: Arc<str>,
+    /// This process's name among the nodes (the payload of its notifications).
+    pub node: Arc<str>,
 }
 
 impl Store {
@@ -144,6 +153,9 @@ impl Store {
             apps: Arc::new(cache::TtlCache::new(std::time::Duration::from_secs(2), 10_000)),
             limits: Arc::new(limits),
             events_committed: Arc::new(Notify::new()),
+            local_commits: Arc::new(Notify::new()),
+            url: Arc::from(url),
+            node: Arc::from(node_name()),
         };
         store.backfill_client_ids().await?;
         Ok(store)
@@ -179,12 +191,14 @@ impl Store {
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
+        let started = std::time::Instant::now();
         let (pending, rx) = backend::pending(op);
         self.backend.submit(pending).await?;
         let (outcome, emitted) = rx.await.map_err(|_| StoreError::Closed)?;
+        crate::metrics::store_write(outcome.is_ok(), started.elapsed());
         if emitted {
-            self.events_committed.notify_waiters();
-            self.events_committed.notify_one();
+            self.wake_outbox_readers();
+            self.local_commits.notify_one();
         }
         outcome
     }
@@ -192,4 +206,10 @@ impl Store {
     pub async fn close(&self) {
         self.backend.close().await;
     }
+}
+
+/// `HOSTNAME` (a container's name) and a random suffix: unique per process.
+fn node_name() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "node".into());
+    format!("{host}-{}", &crate::domain::ids::new_id()[12..])
 }

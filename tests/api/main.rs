@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cluster;
 mod conversations;
 mod coverage;
 mod first_run;

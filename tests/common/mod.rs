@@ -146,6 +146,8 @@ pub struct TestApp {
     pub account_id: String,
     pub account_secret: String,
     pub store: Store,
+    /// The database this node serves (another node may join it: [`TestApp::another_node`]).
+    pub database_url: String,
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -176,27 +178,32 @@ impl TestApp {
     }
 
     pub async fn spawn_with(spawn: Spawn) -> Option<TestApp> {
-        let TestStore { store, _dir, .. } = fresh_store(spawn.db, spawn.limits).await?;
+        let TestStore { store, _dir, url } = fresh_store(spawn.db, spawn.limits).await?;
         let config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
         let Bootstrap::Created { id, secret } = bootstrap(&store, &config).await.expect("bootstrap") else {
             panic!("a fresh store must bootstrap a new account key")
         };
-        let server = Server::with_store(&config, store.clone()).await.expect("bind");
+        Some(Self::serve(&config, store, url, _dir, (id, secret)).await)
+    }
+
+    async fn serve(config: &ServeConfig, store: Store, database_url: String, dir: tempfile::TempDir, (account_id, account_secret): (String, String)) -> TestApp {
+        let server = Server::with_store(config, store.clone()).await.expect("bind");
         let addr = server.local_addr();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        Some(TestApp {
-            addr,
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            account_id: id,
-            account_secret: secret,
-            store,
-            _dir,
-            shutdown: Some(tx),
-        })
+        TestApp { addr, base: format!("http://{addr}"), http: reqwest::Client::new(), account_id, account_secret, store, database_url, _dir: dir, shutdown: Some(tx) }
+    }
+
+    /// A second server over this one's database (a cluster node, on PostgreSQL), with the
+    /// same master key and account key; `tune` adjusts its configuration.
+    pub async fn another_node(&self, tune: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&self.database_url, SecretBox::new([42; 32]), StoreLimits::default()).await.expect("open store");
+        let mut config = ServeConfig::for_database("unused://", dir.path().to_path_buf());
+        tune(&mut config);
+        Self::serve(&config, store, self.database_url.clone(), dir, (self.account_id.clone(), self.account_secret.clone())).await
     }
 
     /// See [`webhooks_drained`].

@@ -1,0 +1,162 @@
+//! Prometheus metrics (`GET /metrics`), through the `metrics` facade and its Prometheus
+//! exporter. Every name is spelled here and nowhere else: the rest of the code calls the
+//! small functions below, so an instrumented spot is one line, and
+//! `deploy/grafana/sunbeam.json` (checked by `tests/api/observability.rs`) queries only
+//! these names.
+//!
+//! The recorder is process-wide (the `metrics` facade has one global recorder): several
+//! servers in one process (tests) share it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "sunbeam_http_requests_total";
+pub const HTTP_DURATION: &str = "sunbeam_http_request_duration_seconds";
+pub const STORE_WRITE_DURATION: &str = "sunbeam_store_write_duration_seconds";
+pub const STORE_WRITE_ERRORS: &str = "sunbeam_store_write_errors_total";
+pub const STORE_BATCH_SIZE: &str = "sunbeam_store_write_batch_size";
+pub const STORE_BATCH_DURATION: &str = "sunbeam_store_write_batch_duration_seconds";
+pub const WEBHOOK_QUEUE: &str = "sunbeam_webhook_queue_depth";
+pub const WEBHOOK_ATTEMPTS: &str = "sunbeam_webhook_attempts_total";
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "sunbeam_webhook_attempt_duration_seconds";
+pub const REALTIME_CONNECTIONS: &str = "sunbeam_realtime_connections";
+pub const REALTIME_CLIENTS: &str = "sunbeam_realtime_clients";
+pub const REALTIME_DROPPED: &str = "sunbeam_realtime_dropped_slow_clients_total";
+pub const REALTIME_PUBLISHED: &str = "sunbeam_realtime_events_published_total";
+pub const CLUSTER_NOTIFY: &str = "sunbeam_cluster_notifications_sent_total";
+pub const CLUSTER_WAKEUPS: &str = "sunbeam_cluster_wakeups_total";
+pub const CLUSTER_LISTENING: &str = "sunbeam_cluster_listening";
+pub const OPEN_FILES_LIMIT: &str = "sunbeam_open_files_limit";
+
+/// Seconds: 0.5 ms to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+/// Writes per group commit: 1 to the SQLite writer's 1024.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder (once per process) and returns its handle; None if another
+/// recorder was installed first (an embedding program's own).
+pub fn init() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(STORE_BATCH_SIZE.into()), BATCH_BUCKETS));
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: cannot configure the exporter");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            if let Err(e) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(error = %e, "metrics: another recorder is installed; /metrics is empty");
+                return None;
+            }
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// The Prometheus text exposition of everything recorded in this process.
+pub fn render() -> String {
+    match init() {
+        Some(h) => {
+            h.run_upkeep();
+            h.render()
+        }
+        None => String::new(),
+    }
+}
+
+fn describe() {
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template, method and status");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency, by route template and method");
+    describe_histogram!(STORE_WRITE_DURATION, Unit::Seconds, "Store writes: from submission to durable commit, as the caller waits");
+    describe_counter!(STORE_WRITE_ERRORS, "Store writes that failed (rolled back or not committed)");
+    describe_histogram!(STORE_BATCH_SIZE, Unit::Count, "Writes committed together in one transaction (SQLite group commit; 1 on PostgreSQL)");
+    describe_histogram!(STORE_BATCH_DURATION, Unit::Seconds, "Time to run and commit one write transaction");
+    describe_gauge!(WEBHOOK_QUEUE, Unit::Count, "Webhook deliveries pending (in flight or waiting for a retry), cluster-wide, read at scrape time");
+    describe_counter!(WEBHOOK_ATTEMPTS, "Webhook delivery attempts, by outcome");
+    describe_histogram!(WEBHOOK_ATTEMPT_DURATION, Unit::Seconds, "Webhook attempt latency (request to answer)");
+    describe_gauge!(REALTIME_CONNECTIONS, Unit::Count, "Open realtime transports on this node (WebSockets and held long-polls)");
+    describe_gauge!(REALTIME_CLIENTS, Unit::Count, "Bayeux clients known to this node");
+    describe_counter!(REALTIME_DROPPED, "Realtime clients dropped because they did not keep up");
+    describe_counter!(REALTIME_PUBLISHED, "Events published by the realtime hub to users' channels");
+    describe_counter!(CLUSTER_NOTIFY, "NOTIFY wake-ups sent to the other nodes, by result");
+    describe_counter!(CLUSTER_WAKEUPS, "Wake-ups received from other nodes (LISTEN)");
+    describe_gauge!(CLUSTER_LISTENING, Unit::Count, "1 while this node's LISTEN connection is up (PostgreSQL)");
+    describe_gauge!(OPEN_FILES_LIMIT, Unit::Count, "The process's soft open-files limit (each connection needs one)");
+    // Present from the start, so a dashboard shows zeros rather than "no data".
+    counter!(REALTIME_DROPPED).absolute(0);
+    counter!(STORE_WRITE_ERRORS).absolute(0);
+    gauge!(REALTIME_CONNECTIONS).set(0.0);
+}
+
+/// One answered HTTP request; `route` is the route template (`/v2/apps/{appId}`), never
+/// the raw path (whose ids would make a series per resource).
+pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string()).record(elapsed.as_secs_f64());
+}
+
+/// One store write as its caller saw it.
+pub fn store_write(ok: bool, elapsed: Duration) {
+    histogram!(STORE_WRITE_DURATION).record(elapsed.as_secs_f64());
+    if !ok {
+        counter!(STORE_WRITE_ERRORS).increment(1);
+    }
+}
+
+/// One write transaction of the backend: how many writes it carried, how long it took.
+pub fn store_batch(writes: usize, elapsed: Duration) {
+    histogram!(STORE_BATCH_SIZE).record(writes as f64);
+    histogram!(STORE_BATCH_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn webhook_queue(pending: i64) {
+    gauge!(WEBHOOK_QUEUE).set(pending as f64);
+}
+
+/// One webhook attempt: `outcome` is `delivered`, `retry` or `failed` (what happens to the
+/// delivery), `reason` what the target did (`2xx`, `http_4xx`, `http_5xx`, `timeout`,
+/// `connect`, `refused`…).
+pub fn webhook_attempt(outcome: &'static str, reason: &'static str, elapsed: Duration) {
+    counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome, "reason" => reason).increment(1);
+    histogram!(WEBHOOK_ATTEMPT_DURATION).record(elapsed.as_secs_f64());
+}
+
+pub fn realtime_gauges(connections: usize, clients: usize) {
+    gauge!(REALTIME_CONNECTIONS).set(connections as f64);
+    gauge!(REALTIME_CLIENTS).set(clients as f64);
+}
+
+pub fn realtime_dropped() {
+    counter!(REALTIME_DROPPED).increment(1);
+}
+
+pub fn realtime_published(n: usize) {
+    counter!(REALTIME_PUBLISHED).increment(n as u64);
+}
+
+pub fn cluster_notify(ok: bool) {
+    counter!(CLUSTER_NOTIFY, "result" => if ok { "ok" } else { "error" }).increment(1);
+}
+
+pub fn cluster_wakeup() {
+    counter!(CLUSTER_WAKEUPS).increment(1);
+}
+
+pub fn cluster_listening(up: bool) {
+    gauge!(CLUSTER_LISTENING).set(if up { 1.0 } else { 0.0 });
+}
+
+pub fn open_files_limit(limit: u64) {
+    gauge!(OPEN_FILES_LIMIT).set(limit as f64);
+}
