@@ -111,6 +111,60 @@ pub fn is_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// What NUL means, decided once for every store: U+0000 is not text. PostgreSQL's text
+/// columns cannot hold it and SQLite's would truncate it in some readers, so a request
+/// that carries it anywhere (a body's string or field name, a query parameter, a path
+/// segment, a credential) is refused with a 400 naming where it was, the same on both
+/// backends, before it reaches the store.
+pub const NUL_TEXT: &str = "may not contain the NUL character (\\u0000)";
+
+/// Refuses `text` (the `field` named) when it contains NUL; see [`NUL_TEXT`].
+pub fn refuse_nul(field: &str, text: &str) -> Result<(), DomainError> {
+    if text.contains('\0') {
+        Err(DomainError::invalid(format!("{field} {NUL_TEXT}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses a JSON document holding NUL in any string or field name, naming the first
+/// such place as `from_value` names fields (`metadata.note`, `items[0].title`).
+pub fn refuse_nul_in_json(value: &Value) -> Result<(), DomainError> {
+    fn walk(value: &Value, path: &mut String) -> Result<(), DomainError> {
+        let here = |path: &str| if path.is_empty() { "The request body".to_string() } else { path.to_string() };
+        match value {
+            Value::String(s) => refuse_nul(&here(path), s),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Value::Object(fields) => {
+                for (name, item) in fields {
+                    if name.contains('\0') {
+                        let within = if path.is_empty() { "the request body".to_string() } else { path.clone() };
+                        return Err(DomainError::invalid(format!("A field name in {within} {NUL_TEXT}")));
+                    }
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                    walk(item, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+        }
+    }
+    walk(value, &mut String::new())
+}
+
 /// Deserializes a JSON value into `T`, naming the offending field on failure.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, DomainError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
