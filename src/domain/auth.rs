@@ -439,4 +439,46 @@ mod tests {
         assert!(p.authorize_app("a1", ACCOUNT).is_err());
         assert!(p.authorize_account().is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsing_any_header_never_panics(s in "\\PC{0,80}") {
+                let _ = Credentials::parse(&s);
+                let _ = Credentials::parse(&format!("Basic {s}"));
+                let _ = Credentials::parse(&format!("Bearer {s}"));
+            }
+
+            #[test]
+            fn basic_round_trips_and_refuses_nul(id in "[!-9;-~]{1,30}", secret in "[ -~]{1,60}", nul in any::<bool>()) {
+                let id = if nul { format!("{id}\0") } else { id };
+                let got = Credentials::parse(&format!("Basic {}", B64.encode(format!("{id}:{secret}"))));
+                if nul {
+                    prop_assert!(got.is_err());
+                } else {
+                    prop_assert_eq!(got, Ok(Credentials::Basic { key_id: id, secret }));
+                }
+            }
+
+            #[test]
+            fn only_the_right_secret_authenticates(secret in "[ -~]{1,40}", tried in "[ -~]{1,40}") {
+                let grant = KeyGrant { key_id: "app_1".into(), secret: secret.clone(), owner: KeyOwner::App { app_id: "a1".into() } };
+                let c = Credentials::Basic { key_id: "app_1".into(), secret: tried.clone() };
+                prop_assert_eq!(authenticate(&c, &grant).is_ok(), tried == secret);
+            }
+
+            #[test]
+            fn a_token_is_valid_only_inside_its_nbf_exp_window(nbf_offset in -7200i64..7200, exp_offset in -7200i64..7200) {
+                // Two minutes apart from now at least, so the check is not racing the clock.
+                prop_assume!(nbf_offset.abs() > 120 && exp_offset.abs() > 120);
+                let now = crate::domain::time::now_ms() / 1000;
+                let t = jwt(json!({"scope": "app", "nbf": now + nbf_offset, "exp": now + exp_offset}), "app_1", "sekrit");
+                let c = Credentials::parse(&format!("Bearer {t}")).unwrap();
+                prop_assert_eq!(authenticate(&c, &app_grant()).is_ok(), nbf_offset < 0 && exp_offset > 0);
+            }
+        }
+    }
 }
