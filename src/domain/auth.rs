@@ -103,6 +103,9 @@ impl Jwt {
             return Err(unauthorized("Invalid JWT header: only HS256 signed tokens are accepted"));
         }
         let key_id = header.kid.filter(|k| !k.is_empty()).ok_or_else(|| unauthorized("Invalid JWT header: missing key id (kid)"))?;
+        if key_id.contains('\0') {
+            return Err(unauthorized("Invalid JWT header: unknown key id (kid)"));
+        }
         Ok(Jwt { token: token.to_string(), key_id })
     }
 }
@@ -128,7 +131,8 @@ impl Credentials {
             let decoded = B64.decode(rest).map_err(|_| unauthorized("Invalid basic authorization header"))?;
             let decoded = String::from_utf8(decoded).map_err(|_| unauthorized("Invalid basic authorization header"))?;
             let (key_id, secret) = decoded.split_once(':').ok_or_else(|| unauthorized("Invalid basic authorization header"))?;
-            if key_id.is_empty() || secret.is_empty() {
+            // NUL is not text (`validate::NUL_TEXT`): no key id or secret holds it.
+            if key_id.is_empty() || secret.is_empty() || decoded.contains('\0') {
                 return Err(unauthorized("Invalid basic authorization header"));
             }
             Ok(Credentials::Basic { key_id: key_id.to_string(), secret: secret.to_string() })
@@ -180,18 +184,22 @@ impl Claims {
     }
 }
 
-/// Checks an HS256 token's signature (and `exp`, when present) with its key's secret.
+/// Checks an HS256 token's signature (and `exp` and `nbf`, when present) with its key's
+/// secret.
 fn decode_claims(token: &str, secret: &str) -> Result<Claims, EndUserRefusal> {
     let mut validation = Validation::new(Algorithm::HS256);
-    // The hosted service does not require `exp`; when present it is enforced.
+    // The hosted service does not require `exp`; when present it is enforced, and so is
+    // `nbf`: a token is not valid before the time it names (RFC 7519 §4.1.5).
     validation.required_spec_claims.clear();
     validation.validate_exp = true;
+    validation.validate_nbf = true;
     validation.leeway = 0;
     validation.validate_aud = false;
     jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret.as_bytes()), &validation)
         .map(|d| d.claims)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => EndUserRefusal::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => EndUserRefusal::NotYetValid,
             jsonwebtoken::errors::ErrorKind::InvalidSignature => EndUserRefusal::BadSignature,
             _ => EndUserRefusal::Invalid,
         })
@@ -239,6 +247,9 @@ pub enum EndUserRefusal {
     BadSignature,
     #[error("The JWT has expired")]
     Expired,
+    /// Its `nbf` (not before) is still in the future.
+    #[error("The JWT is not valid yet")]
+    NotYetValid,
     /// Authentic, but signed by an account or integration key: only app keys sign user tokens.
     #[error("Invalid JWT: user tokens are signed with an app key")]
     NotAnAppKey,
@@ -362,6 +373,8 @@ mod tests {
             ("legacy appUser without userId", jwt(json!({"scope": "appUser"}), "k1", "sekrit"), &app_key, Err(MissingExternalId)),
             ("a numeric external_id", jwt(json!({"scope": "user", "external_id": 42}), "k1", "sekrit"), &app_key, Err(Invalid)),
             ("expired", jwt(json!({"scope": "user", "external_id": "ann", "exp": 1_000_000}), "k1", "sekrit"), &app_key, Err(Expired)),
+            ("an nbf an hour ahead", jwt(json!({"scope": "user", "external_id": "ann", "nbf": later}), "k1", "sekrit"), &app_key, Err(NotYetValid)),
+            ("an nbf in the past", jwt(json!({"scope": "user", "external_id": "ann", "nbf": 1_000_000}), "k1", "sekrit"), &app_key, Ok("ann")),
             ("signed with another secret", jwt(user("ann"), "k1", "not the secret"), &app_key, Err(BadSignature)),
             ("forged, naming another app's key", jwt(user("ann"), "k1", "not the secret"), &other_app_key, Err(BadSignature)),
             ("forged, naming an account key", jwt(user("ann"), "k1", "not the secret"), &KeyOwner::Account, Err(BadSignature)),
@@ -398,6 +411,12 @@ mod tests {
     fn expired_forged_and_unsigned_tokens_fail() {
         let expired = jwt(json!({"scope": "app", "exp": 1_000_000}), "app_1", "sekrit");
         assert!(authenticate(&Credentials::parse(&format!("Bearer {expired}")).unwrap(), &app_grant()).is_err());
+        let later = crate::domain::time::now_ms() / 1000 + 3600;
+        let immature = jwt(json!({"scope": "app", "nbf": later}), "app_1", "sekrit");
+        assert_eq!(
+            authenticate(&Credentials::parse(&format!("Bearer {immature}")).unwrap(), &app_grant()),
+            Err(unauthorized("The JWT is not valid yet"))
+        );
         let forged = jwt(json!({"scope": "app"}), "app_1", "other");
         assert!(authenticate(&Credentials::parse(&format!("Bearer {forged}")).unwrap(), &app_grant()).is_err());
         let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","kid":"app_1"}"#), B64.encode(r#"{"scope":"app"}"#));
@@ -419,5 +438,47 @@ mod tests {
         assert!(p.authorize_app("a2", ACCOUNT_APP).is_err());
         assert!(p.authorize_app("a1", ACCOUNT).is_err());
         assert!(p.authorize_account().is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsing_any_header_never_panics(s in "\\PC{0,80}") {
+                let _ = Credentials::parse(&s);
+                let _ = Credentials::parse(&format!("Basic {s}"));
+                let _ = Credentials::parse(&format!("Bearer {s}"));
+            }
+
+            #[test]
+            fn basic_round_trips_and_refuses_nul(id in "[!-9;-~]{1,30}", secret in "[ -~]{1,60}", nul in any::<bool>()) {
+                let id = if nul { format!("{id}\0") } else { id };
+                let got = Credentials::parse(&format!("Basic {}", B64.encode(format!("{id}:{secret}"))));
+                if nul {
+                    prop_assert!(got.is_err());
+                } else {
+                    prop_assert_eq!(got, Ok(Credentials::Basic { key_id: id, secret }));
+                }
+            }
+
+            #[test]
+            fn only_the_right_secret_authenticates(secret in "[ -~]{1,40}", tried in "[ -~]{1,40}") {
+                let grant = KeyGrant { key_id: "app_1".into(), secret: secret.clone(), owner: KeyOwner::App { app_id: "a1".into() } };
+                let c = Credentials::Basic { key_id: "app_1".into(), secret: tried.clone() };
+                prop_assert_eq!(authenticate(&c, &grant).is_ok(), tried == secret);
+            }
+
+            #[test]
+            fn a_token_is_valid_only_inside_its_nbf_exp_window(nbf_offset in -7200i64..7200, exp_offset in -7200i64..7200) {
+                // Two minutes apart from now at least, so the check is not racing the clock.
+                prop_assume!(nbf_offset.abs() > 120 && exp_offset.abs() > 120);
+                let now = crate::domain::time::now_ms() / 1000;
+                let t = jwt(json!({"scope": "app", "nbf": now + nbf_offset, "exp": now + exp_offset}), "app_1", "sekrit");
+                let c = Credentials::parse(&format!("Bearer {t}")).unwrap();
+                prop_assert_eq!(authenticate(&c, &app_grant()).is_ok(), nbf_offset < 0 && exp_offset > 0);
+            }
+        }
     }
 }

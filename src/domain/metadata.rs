@@ -37,4 +37,33 @@ mod tests {
         check_metadata(&mut p, "metadata", "App", big.as_object().unwrap());
         assert!(p.finish().is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![any::<bool>().prop_map(Value::from), any::<i32>().prop_map(Value::from), "\\PC{0,20}".prop_map(Value::from)]
+        }
+
+        proptest! {
+            #[test]
+            fn flat_metadata_passes_exactly_when_it_fits(m in prop::collection::btree_map("[a-z]{1,10}", scalar(), 0..40)) {
+                let map: Map<String, Value> = m.into_iter().collect();
+                let mut p = Problems::new();
+                check_metadata(&mut p, "metadata", "App", &map);
+                let fits = serde_json::to_vec(&map).unwrap().len() <= METADATA_MAX_BYTES;
+                prop_assert_eq!(p.is_empty(), fits);
+            }
+
+            #[test]
+            fn a_nested_value_is_always_refused(m in prop::collection::btree_map("[a-z]{1,10}", scalar(), 0..5), key in "[A-Z]{1,5}") {
+                let mut map: Map<String, Value> = m.into_iter().collect();
+                map.insert(key, serde_json::json!({"nested": 1}));
+                let mut p = Problems::new();
+                check_metadata(&mut p, "metadata", "App", &map);
+                prop_assert!(!p.is_empty());
+            }
+        }
+    }
 }

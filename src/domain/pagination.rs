@@ -111,4 +111,24 @@ mod tests {
         let p = Page::from_rows(vec![1, 2, 3], &req, |n| n.to_string());
         assert_eq!((p.items, p.has_more, p.before_cursor), (vec![2, 3], true, Some("2".into())));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn a_size_is_accepted_exactly_when_it_is_1_to_100(n in -1000i64..1000) {
+                let got = PageRequest::parse(None, None, Some(&n.to_string()));
+                prop_assert_eq!(got.is_ok(), (1..=MAX_PAGE_SIZE).contains(&n));
+            }
+
+            #[test]
+            fn a_cursor_is_accepted_exactly_when_it_is_an_id(c in "[0-9a-fA-F]{20,28}|\\PC{0,30}") {
+                prop_assert_eq!(PageRequest::parse(Some(&c), None, None).is_ok(), is_id(&c));
+                prop_assert_eq!(PageRequest::parse(None, Some(&c), None).is_ok(), is_id(&c));
+                prop_assert!(PageRequest::parse(Some(&c), Some(&c), None).is_err());
+            }
+        }
+    }
 }

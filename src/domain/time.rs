@@ -69,10 +69,12 @@ pub fn parse_iso(s: &str) -> Option<i64> {
         _ => {
             let sign = match rest.as_bytes()[0] { b'+' => 1, b'-' => -1, _ => return None };
             let body = &rest[1..];
+            // `get`, not indexing: the offset may hold any text (`+aéb` is 4 bytes).
+            let part = |r: std::ops::Range<usize>| body.get(r).filter(|p| p.bytes().all(|c| c.is_ascii_digit())).and_then(|p| p.parse::<i64>().ok());
             let (oh, om) = match body.len() {
-                5 if body.as_bytes()[2] == b':' => (body[0..2].parse::<i64>().ok()?, body[3..5].parse::<i64>().ok()?),
-                4 => (body[0..2].parse::<i64>().ok()?, body[2..4].parse::<i64>().ok()?),
-                2 => (body.parse::<i64>().ok()?, 0),
+                5 if body.as_bytes()[2] == b':' => (part(0..2)?, part(3..5)?),
+                4 => (part(0..2)?, part(2..4)?),
+                2 => (part(0..2)?, 0),
                 _ => return None,
             };
             sign * (oh * 60 + om)
@@ -101,6 +103,28 @@ mod tests {
         assert_eq!(parse_iso("yesterday"), None);
         for ms in [0, 86_399_999, 951_782_400_000, 4_102_444_800_001] {
             assert_eq!(parse_iso(&format_ms(ms)), Some(ms));
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn every_formatted_time_parses_back(ms in 0i64..253_402_300_799_999) {
+                prop_assert_eq!(parse_iso(&format_ms(ms)), Some(ms));
+            }
+
+            #[test]
+            fn parsing_any_text_never_panics(s in "\\PC{0,40}") {
+                let _ = parse_iso(&s);
+            }
+
+            #[test]
+            fn parsing_a_date_with_any_suffix_never_panics(suffix in "\\PC{0,8}|[+-][a-z0-9:é]{1,6}") {
+                let _ = parse_iso(&format!("2020-06-26T14:33:47{suffix}"));
+            }
         }
     }
 }

@@ -111,6 +111,60 @@ pub fn is_email(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// What NUL means, decided once for every store: U+0000 is not text. PostgreSQL's text
+/// columns cannot hold it and SQLite's would truncate it in some readers, so a request
+/// that carries it anywhere (a body's string or field name, a query parameter, a path
+/// segment, a credential) is refused with a 400 naming where it was, the same on both
+/// backends, before it reaches the store.
+pub const NUL_TEXT: &str = "may not contain the NUL character (\\u0000)";
+
+/// Refuses `text` (the `field` named) when it contains NUL; see [`NUL_TEXT`].
+pub fn refuse_nul(field: &str, text: &str) -> Result<(), DomainError> {
+    if text.contains('\0') {
+        Err(DomainError::invalid(format!("{field} {NUL_TEXT}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses a JSON document holding NUL in any string or field name, naming the first
+/// such place as `from_value` names fields (`metadata.note`, `items[0].title`).
+pub fn refuse_nul_in_json(value: &Value) -> Result<(), DomainError> {
+    fn walk(value: &Value, path: &mut String) -> Result<(), DomainError> {
+        let here = |path: &str| if path.is_empty() { "The request body".to_string() } else { path.to_string() };
+        match value {
+            Value::String(s) => refuse_nul(&here(path), s),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(item, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Value::Object(fields) => {
+                for (name, item) in fields {
+                    if name.contains('\0') {
+                        let within = if path.is_empty() { "the request body".to_string() } else { path.clone() };
+                        return Err(DomainError::invalid(format!("A field name in {within} {NUL_TEXT}")));
+                    }
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(name);
+                    walk(item, path)?;
+                    path.truncate(len);
+                }
+                Ok(())
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+        }
+    }
+    walk(value, &mut String::new())
+}
+
 /// Deserializes a JSON value into `T`, naming the offending field on failure.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, DomainError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -163,5 +217,104 @@ mod tests {
         let b: B = serde_json::from_str(r#"{"a":null}"#).unwrap();
         assert_eq!(b.a, Patch::Null);
         assert_eq!(b.b, Patch::Missing);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any JSON document whose text holds no NUL.
+        fn json_without_nul() -> impl Strategy<Value = Value> {
+            let text = "[^\\x00]{0,12}";
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                text.prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 6, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map(text, inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Puts a NUL into the `n`th string (or field name) of `value`, counting in
+        /// document order; returns whether there was one to change.
+        fn plant_nul(value: &mut Value, n: &mut usize) -> bool {
+            match value {
+                Value::String(s) => {
+                    if *n == 0 {
+                        s.push('\0');
+                        return true;
+                    }
+                    *n -= 1;
+                    false
+                }
+                Value::Array(items) => items.iter_mut().any(|i| plant_nul(i, n)),
+                Value::Object(fields) => {
+                    let keys: Vec<String> = fields.keys().cloned().collect();
+                    for k in keys {
+                        if *n == 0 {
+                            let v = fields.remove(&k).unwrap();
+                            fields.insert(format!("{k}\0"), v);
+                            return true;
+                        }
+                        *n -= 1;
+                        if plant_nul(fields.get_mut(&k).unwrap(), n) {
+                            return true;
+                        }
+                    }
+                    false
+                }
+                _ => false,
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn text_without_nul_passes(v in json_without_nul()) {
+                prop_assert_eq!(refuse_nul_in_json(&v), Ok(()));
+            }
+
+            #[test]
+            fn a_nul_anywhere_is_refused_with_one_message_naming_it(mut v in json_without_nul(), at in 0usize..40) {
+                let mut n = at;
+                if plant_nul(&mut v, &mut n) {
+                    match refuse_nul_in_json(&v) {
+                        Err(DomainError::Invalid(msgs)) => {
+                            prop_assert_eq!(msgs.len(), 1);
+                            prop_assert!(msgs[0].contains(NUL_TEXT), "{}", msgs[0]);
+                        }
+                        other => prop_assert!(false, "NUL passed: {other:?} for {v}"),
+                    }
+                }
+            }
+
+            #[test]
+            fn refuse_nul_agrees_with_contains(s in "\\PC{0,20}", nul in any::<bool>()) {
+                let s = if nul { format!("{s}\0") } else { s };
+                prop_assert_eq!(refuse_nul("f", &s).is_err(), s.contains('\0'));
+            }
+
+            #[test]
+            fn an_email_never_holds_whitespace_or_a_second_at(s in "\\PC{0,30}") {
+                if is_email(&s) {
+                    prop_assert!(!s.chars().any(char::is_whitespace));
+                    prop_assert_eq!(s.matches('@').count(), 1);
+                }
+            }
+
+            #[test]
+            fn from_value_never_panics_and_names_a_field(v in json_without_nul()) {
+                #[derive(serde::Deserialize, Debug)]
+                #[allow(dead_code)]
+                struct Body { name: String, n: Option<u32> }
+                if let Err(e) = from_value::<Body>(v) {
+                    prop_assert!(matches!(e, DomainError::Invalid(ref m) if m.len() == 1));
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ use super::AppState;
 use crate::domain::auth::{authenticate, Credentials, Principal};
 use crate::domain::error::DomainError;
 use crate::domain::pagination::PageRequest;
+use crate::domain::validate::{refuse_nul, refuse_nul_in_json};
 
 /// A JSON request body, parsed to a `serde_json::Value`; the domain types it.
 /// An empty body reads as `{}` (some operations take an optional body).
@@ -57,6 +58,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !value.is_object() {
             return Err(ApiError::bad_request("The request body must be a JSON object"));
         }
+        refuse_nul_in_json(&value)?;
         Ok(JsonBody(value))
     }
 }
@@ -84,6 +86,8 @@ impl QueryMap {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| ApiError::bad_request("Invalid query parameters"))?;
         let mut map = HashMap::new();
         for (key, value) in pairs {
+            refuse_nul("A query parameter name", &key)?;
+            refuse_nul(&format!("Query parameter {key}"), &value)?;
             if !OBJECT_PARAMS.contains(&key.as_str()) {
                 map.insert(key, value);
                 continue;
@@ -169,6 +173,46 @@ pub async fn refuse_unknown_query(matched: MatchedPath, req: Request, next: Next
         errors: unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
     }
     .into_response()
+}
+
+/// Middleware: refuses a request whose path or query string decodes to text holding NUL
+/// (`%00`), whatever the route, before any handler or store sees it (see
+/// [`crate::domain::validate::NUL_TEXT`]). The SDK API answers in its own error shape.
+pub async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let checked = (|| -> Result<(), ApiError> {
+        let decoded = percent_decode(path);
+        refuse_nul("The request path", &decoded)?;
+        QueryMap::parse(req.uri().query().unwrap_or("")).map(drop)
+    })();
+    match checked {
+        Ok(()) => next.run(req).await,
+        // Only a NUL is refused here; other query problems are each route's to name.
+        Err(e) if !e.errors.iter().any(|(_, t)| t.contains(crate::domain::validate::NUL_TEXT)) => next.run(req).await,
+        Err(e) if path.starts_with("/sdk/") => super::sdk::SdkError::from(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `%XX` decoding of a path, lossy for bytes that are not UTF-8 (routing refuses those).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The authenticated business-API caller.

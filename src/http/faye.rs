@@ -93,9 +93,11 @@ async fn poll(bayeux: &Bayeux, messages: Value, transport: Transport) -> String 
     json_array(&out)
 }
 
+/// Bayeux messages, or None when `raw` is not; text holding NUL is not (see
+/// `domain::validate::NUL_TEXT`).
 fn parse_messages(raw: &str) -> Option<Value> {
     match serde_json::from_str::<Value>(raw) {
-        Ok(v @ (Value::Array(_) | Value::Object(_))) => Some(v),
+        Ok(v @ (Value::Array(_) | Value::Object(_))) if crate::domain::validate::refuse_nul_in_json(&v).is_ok() => Some(v),
         _ => None,
     }
 }

@@ -61,6 +61,25 @@ use error::ApiError;
 /// JSON bodies larger than this are refused with 413 (the spec's limit).
 pub const MAX_JSON_BODY: usize = 100 * 1024;
 
+/// Request heads (all header names and values together) larger than this are refused
+/// with 431. Heads far larger still (past hyper's read buffer, ~400 kB) are refused by
+/// hyper itself, with a bodiless 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses a request whose headers together exceed [`MAX_HEADER_BYTES`].
+async fn limit_header_size(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            format!("The request headers total {size} bytes; at most {MAX_HEADER_BYTES} are accepted"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -99,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(extract::refuse_unknown_query))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
         .layer(axum::middleware::from_fn(attachments::drain_refused_uploads))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
@@ -108,7 +128,7 @@ pub fn router(state: AppState) -> Router {
         }))
         .with_state(state);
     // Outside the routing above, so that it can rewrite the path the routes see.
-    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths))
+    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths)).layer(axum::middleware::from_fn(limit_header_size))
 }
 
 /// The prefix of the hosted service's base URL, `https://{subdomain}.zendesk.com/sc` (the

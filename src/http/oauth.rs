@@ -108,7 +108,8 @@ async fn consent(State(s): State<AppState>, q: QueryMap) -> Response {
 /// code sent back to the partner.
 async fn decide(State(s): State<AppState>, body: Bytes) -> Response {
     let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let f = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    // NUL is not text (`validate::NUL_TEXT`): a field holding it reads as not given.
+    let f = |k: &str| form.get(k).map(String::as_str).filter(|v| !v.is_empty() && !v.contains('\0'));
     let (client, redirect_uri) = match partner(&s, f("client_id"), f("redirect_uri")).await {
         Ok(p) => p,
         Err(page) => return page,
@@ -175,6 +176,9 @@ fn token_fields(headers: &HeaderMap, body: &[u8]) -> ApiResult<HashMap<String, S
 
 async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
     let fields = token_fields(&headers, &body)?;
+    if let Some((k, _)) = fields.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{} {}", k.replace('\0', ""), crate::domain::validate::NUL_TEXT)));
+    }
     let f = |k: &str| fields.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let missing: Vec<&str> = ["code", "grant_type", "client_id", "client_secret"].into_iter().filter(|k| f(k).is_none()).collect();
     if !missing.is_empty() {

@@ -116,6 +116,7 @@ impl From<EndUserRefusal> for SdkError {
             EndUserRefusal::Invalid
             | EndUserRefusal::BadSignature
             | EndUserRefusal::Expired
+            | EndUserRefusal::NotYetValid
             | EndUserRefusal::NotAnAppKey
             | EndUserRefusal::OtherApp
             | EndUserRefusal::MissingExternalId => SdkError::unauthorized(&r.to_string()),

@@ -77,6 +77,7 @@ impl SdkAuthorizer {
             EndUserRefusal::Invalid
             | EndUserRefusal::BadSignature
             | EndUserRefusal::Expired
+            | EndUserRefusal::NotYetValid
             | EndUserRefusal::NotAnAppKey
             | EndUserRefusal::MissingExternalId => errors::UNAUTHORIZED.to_string(),
         })?;

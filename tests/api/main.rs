@@ -11,6 +11,7 @@ mod foundation;
 mod integrations;
 mod messages;
 mod oauth;
+mod attack;
 mod auth;
 mod clients;
 mod apps;
