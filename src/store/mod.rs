@@ -178,7 +178,22 @@ impl Store {
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
-        let (pending, rx) = backend::pending(op);
+        self.submit(backend::pending(op)).await
+    }
+
+    /// [`Store::write`] for an operation that checks everything that can refuse it before
+    /// its first change (a statement that finds nothing to update counts as a check): on
+    /// SQLite it then runs without a savepoint of its own inside the group commit. One that
+    /// breaks the promise is caught and fails its batch, uncommitted.
+    pub(crate) async fn write_checked<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.submit(backend::pending_with(op, true)).await
+    }
+
+    async fn submit<T>(&self, (pending, rx): (Box<dyn PendingWrite>, tokio::sync::oneshot::Receiver<backend::Reply<T>>)) -> StoreResult<T> {
         self.backend.submit(pending).await?;
         let (outcome, emitted) = rx.await.map_err(|_| StoreError::Closed)?;
         if emitted {
