@@ -11,6 +11,7 @@
 //! Either way a write's caller hears back only after the commit is durable.
 
 mod backend;
+pub mod bulk;
 mod cache;
 pub mod clients;
 pub mod conversations;
@@ -201,6 +202,11 @@ impl Store {
             self.events_committed.notify_one();
         }
         outcome
+    }
+
+    /// A WAL checkpoint now (SQLite; `None` on PostgreSQL): (WAL frames, frames copied).
+    pub async fn checkpoint(&self) -> StoreResult<Option<(i64, i64)>> {
+        self.backend.checkpoint().await
     }
 
     pub async fn close(&self) {
