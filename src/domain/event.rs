@@ -10,7 +10,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::client::ClientRecord;
 use super::conversation::ConversationKind;
@@ -445,24 +445,31 @@ impl Event {
         ids
     }
 
-    /// The stored form (versioned JSON text).
+    /// The stored form (versioned JSON text), serialised straight to text (no `Value`
+    /// tree in between: this runs on the SQLite writer for every event).
     pub fn encode(&self) -> String {
-        let data = match self {
-            Event::ConversationCreated(e) => serde_json::to_value(e),
-            Event::ConversationRemoved(e) => serde_json::to_value(e),
-            Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => serde_json::to_value(e),
-            Event::MessagePosted(e) => serde_json::to_value(e),
-            Event::ActivityPosted(e) => serde_json::to_value(e),
-            Event::PostbackReceived(e) => serde_json::to_value(e),
-            Event::UserUpdated(e) => serde_json::to_value(e),
-            Event::UserRemoved(e) => serde_json::to_value(e),
-            Event::UsersMerged(e) => serde_json::to_value(e),
-            Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => serde_json::to_value(e),
-            Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => serde_json::to_value(e),
-            Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => serde_json::to_value(e),
+        #[derive(Serialize)]
+        struct Stored<'a, T: Serialize> {
+            v: u64,
+            data: &'a T,
         }
-        .expect("events serialise: their fields are JSON values and plain structs");
-        json!({ "v": STORED_VERSION, "data": data }).to_string()
+        fn text<T: Serialize>(data: &T) -> String {
+            serde_json::to_string(&Stored { v: STORED_VERSION, data }).expect("events serialise: their fields are JSON values and plain structs")
+        }
+        match self {
+            Event::ConversationCreated(e) => text(e),
+            Event::ConversationRemoved(e) => text(e),
+            Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => text(e),
+            Event::MessagePosted(e) => text(e),
+            Event::ActivityPosted(e) => text(e),
+            Event::PostbackReceived(e) => text(e),
+            Event::UserUpdated(e) => text(e),
+            Event::UserRemoved(e) => text(e),
+            Event::UsersMerged(e) => text(e),
+            Event::ClientAdded(e) | Event::ClientUpdated(e) | Event::ClientRemoved(e) => text(e),
+            Event::ControlPassed(e) | Event::ControlOffered(e) | Event::ControlAccepted(e) | Event::ControlReleased(e) => text(e),
+            Event::PassControlFailed(e) | Event::OfferControlFailed(e) | Event::AcceptControlFailed(e) => text(e),
+        }
     }
 
     /// Reads a stored event of trigger `trigger` (either stored version).
@@ -543,6 +550,7 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use crate::domain::switchboard::SwitchboardIntegrationRef;
 
     fn conversation() -> ConversationRef {

@@ -1,7 +1,8 @@
 //! Messages: PostMessage, ListMessages, DeleteAllMessages, DeleteMessage.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -9,11 +10,12 @@ use serde_json::{json, Value};
 use super::apps::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Caller, JsonBody, QueryMap};
-use super::paging::{base_url, list_body};
+use super::paging::{base_url, list_body_text};
 use super::AppState;
 use crate::domain::auth::ACCOUNT_APP_INTEGRATION;
 use crate::domain::ids::is_id;
 use crate::domain::message::parse_message_post;
+use crate::domain::pagination::Page;
 use crate::store::messages::MessageCursor;
 
 pub fn router() -> Router<AppState> {
@@ -44,7 +46,7 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(json!({ "messages": [message] }))))
 }
 
-async fn list_messages(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, q: QueryMap, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn list_messages(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, q: QueryMap, headers: HeaderMap) -> ApiResult<Response> {
     authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
     let invalid = || ApiError::bad_request("Invalid page query parameters");
     let cursor = match (q.get("page[after]"), q.get("page[before]")) {
@@ -60,9 +62,12 @@ async fn list_messages(State(s): State<AppState>, Caller(caller): Caller, Path((
             return Err(invalid());
         }
     }
-    let page = s.store.list_messages(&app_id, &id, &cursor).await?;
+    // The stored documents are the wire form: the page is written around their text.
+    let page = s.store.list_message_texts(&app_id, &id, &cursor).await?;
+    let texts = Page { items: page.items.iter().map(|m| m.body.as_str()).collect(), has_more: page.has_more, after_cursor: page.after_cursor, before_cursor: page.before_cursor };
     let path = format!("/v2/apps/{app_id}/conversations/{id}/messages");
-    Ok(Json(list_body("messages", page, |m| m, &base_url(&s, &headers), &path, "")))
+    let body = list_body_text("messages", &texts, &base_url(&s, &headers), &path, "");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn delete_all(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {

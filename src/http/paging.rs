@@ -33,6 +33,35 @@ pub fn carried_query(filters: &str, q: &QueryMap) -> String {
 /// `{ <name>: [...], meta: {...}, links: {...} }` for a page of items. `extra_query`
 /// carries filters that must survive into the links (already encoded, `&`-joined).
 pub fn list_body<T>(name: &str, page: Page<T>, show: impl Fn(T) -> Value, base: &str, path: &str, extra_query: &str) -> Value {
+    let (meta, links) = meta_links(&page, base, path, extra_query);
+    let items: Vec<Value> = page.items.into_iter().map(show).collect();
+    json!({ name: items, "meta": meta, "links": links })
+}
+
+/// [`list_body`] for items that already are JSON text (stored documents in their wire
+/// form): the body is written around them, not parsed and re-serialised.
+pub fn list_body_text(name: &str, page: &Page<&str>, base: &str, path: &str, extra_query: &str) -> String {
+    let (meta, links) = meta_links(page, base, path, extra_query);
+    let (meta, links) = (Value::Object(meta).to_string(), Value::Object(links).to_string());
+    let mut out = String::with_capacity(page.items.iter().map(|i| i.len() + 1).sum::<usize>() + meta.len() + links.len() + name.len() + 32);
+    out.push_str("{\"");
+    out.push_str(name);
+    out.push_str("\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str("],\"meta\":");
+    out.push_str(&meta);
+    out.push_str(",\"links\":");
+    out.push_str(&links);
+    out.push('}');
+    out
+}
+
+fn meta_links<T>(page: &Page<T>, base: &str, path: &str, extra_query: &str) -> (Map<String, Value>, Map<String, Value>) {
     let mut meta = Map::new();
     meta.insert("hasMore".into(), Value::Bool(page.has_more));
     let mut links = Map::new();
@@ -48,6 +77,5 @@ pub fn list_body<T>(name: &str, page: Page<T>, show: impl Fn(T) -> Value, base: 
         meta.insert("beforeCursor".into(), Value::String(c.clone()));
         links.insert("prev".into(), Value::String(link("before", c)));
     }
-    let items: Vec<Value> = page.items.into_iter().map(show).collect();
-    json!({ name: items, "meta": meta, "links": links })
+    (meta, links)
 }

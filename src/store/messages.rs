@@ -26,6 +26,13 @@ use crate::domain::user::User;
 /// ListMessages pages are a fixed 100, as the spec says.
 pub const MESSAGE_PAGE: i64 = 100;
 
+/// A message as stored: its id and its document's JSON text (the wire form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: String,
+    pub body: String,
+}
+
 /// Where a message page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MessageCursor {
@@ -46,17 +53,34 @@ async fn author_user(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, author
 
 impl Store {
     /// Appends a message; answers 423 once the conversation holds the limit.
+    ///
+    /// The writer's share is kept small: the id, the time and (for a business author) the
+    /// document and its JSON text are made before the write is queued; inside, one UPDATE
+    /// both checks the conversation (found, not full) and takes the next `seq`, and the
+    /// switchboard is read only when the app has one. Every refusal happens before the
+    /// first change, so the write needs no savepoint (`write_checked`).
     pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
         let limit = self.limits.max_messages_per_conversation;
-        self.write(move |c| {
+        let id = new_id();
+        let now = now_ms();
+        // A user author's document shows the user as stored, so it is built inside.
+        let prebuilt = match new.author {
+            AuthorInput::User { .. } => None,
+            _ => {
+                let message = build_message(&id, now, &new, None, source.clone());
+                let text = to_json(&message);
+                Some((message, text))
+            }
+        };
+        self.write_checked(move |c| {
             Box::pin(async move {
                 let user = author_user(c, &app_id, &conversation_id, &new.author).await?;
-                let now = now_ms();
                 let bumped = sql::query(
                     "UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = $1 \
                      WHERE app_id = $2 AND id = $3 AND message_count < $4 \
-                     RETURNING last_seq, kind, body, active_switchboard_integration_id, pending_switchboard_integration_id",
+                     RETURNING last_seq, kind, body, active_switchboard_integration_id, pending_switchboard_integration_id, \
+                     EXISTS (SELECT 1 FROM switchboards s WHERE s.app_id = $2) AS has_switchboard",
                 )
                 .bind(now)
                 .bind(&app_id)
@@ -74,15 +98,25 @@ impl Store {
                 let details: crate::domain::conversation::ConversationDetails = from_json(&row.try_get::<String, _>("body")?)?;
                 // A message is the activity that hands a conversation nobody controls to the
                 // switchboard's default; the event names who is in control as it arrives.
-                let stored = ControlState { active: row.try_get("active_switchboard_integration_id")?, pending: row.try_get("pending_switchboard_integration_id")? };
-                let control = control_at_activity(c, &app_id, &conversation_id, stored).await?;
-                let id = new_id();
-                let message = build_message(&id, now, &new, user.as_ref(), source);
+                let control = if row.try_get::<bool, _>("has_switchboard")? {
+                    let stored = ControlState { active: row.try_get("active_switchboard_integration_id")?, pending: row.try_get("pending_switchboard_integration_id")? };
+                    control_at_activity(c, &app_id, &conversation_id, stored).await?
+                } else {
+                    Default::default()
+                };
+                let (message, text) = match prebuilt {
+                    Some(built) => built,
+                    None => {
+                        let message = build_message(&id, now, &new, user.as_ref(), source);
+                        let text = to_json(&message);
+                        (message, text)
+                    }
+                };
                 sql::query("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&conversation_id)
                     .bind(seq)
                     .bind(&id)
-                    .bind(to_json(&message))
+                    .bind(text)
                     .bind(now)
                     .execute(&mut *c)
                     .await?;
@@ -106,70 +140,66 @@ impl Store {
                     .await?;
                 let posted = MessagePosted {
                     conversation: ConversationRef::new(&conversation_id, kind, details.metadata.as_ref()).with_control(control),
-                    message: message.clone(),
+                    message,
                     author_user: user.as_ref().map(UserSummary::from),
                 };
-                events::record(c, &app_id, &Event::MessagePosted(posted)).await?;
-                Ok(message)
+                let event = Event::MessagePosted(posted);
+                events::record(c, &app_id, &event).await?;
+                match event {
+                    Event::MessagePosted(posted) => Ok(posted.message),
+                    _ => Err(StoreError::Corrupt("a posted message's event changed kind".into())),
+                }
             })
         })
         .await
     }
 
-    /// One page of history, oldest first within the page.
+    /// One page of history, oldest first within the page, as documents.
     pub async fn list_messages(&self, app_id: &str, conversation_id: &str, cursor: &MessageCursor) -> StoreResult<Page<Value>> {
-        self.get_conversation(app_id, conversation_id).await?;
+        let page = self.list_message_texts(app_id, conversation_id, cursor).await?;
+        let items = page.items.iter().map(|m| from_json::<Value>(&m.body)).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, has_more: page.has_more, after_cursor: page.after_cursor, before_cursor: page.before_cursor })
+    }
+
+    /// One page of history as the stored JSON texts, which are the wire form (written only
+    /// by `post_message` and the rewrites of this store, all through `to_json`): ListMessages
+    /// concatenates them into its response instead of parsing and re-serialising 100
+    /// documents. The happy path is one statement (one trip to a reader thread): the
+    /// conversation's app and the cursor's `seq` are subqueries; only an empty page asks
+    /// again, to tell an empty conversation from an unknown one or a bad cursor.
+    pub async fn list_message_texts(&self, app_id: &str, conversation_id: &str, cursor: &MessageCursor) -> StoreResult<Page<StoredMessage>> {
         let limit = MESSAGE_PAGE + 1;
-        let seq_of = |id: String| async move {
-            let row: Option<(i64,)> = sql::query_as("SELECT seq FROM messages WHERE id = $1 AND conversation_id = $2")
-                .bind(&id)
-                .bind(conversation_id)
-                .fetch_optional(self.reader())
-                .await?;
-            row.map(|r| r.0).ok_or_else(|| StoreError::from(DomainError::invalid("Invalid page query parameters: unknown message cursor")))
-        };
-        let (rows, backwards) = match cursor {
-            MessageCursor::Newest => (
-                sql::query("SELECT body FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2")
-                    .bind(conversation_id)
-                    .bind(limit)
-                    .fetch_all(self.reader())
-                    .await?,
-                true,
-            ),
+        const OWNED: &str = "EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1 AND c.app_id = $2)";
+        const CURSOR_SEQ: &str = "(SELECT m.seq FROM messages m WHERE m.id = $4 AND m.conversation_id = $1)";
+        let (sql, cursor_id, backwards) = match cursor {
+            MessageCursor::Newest => (format!("SELECT id, body FROM messages WHERE conversation_id = $1 AND {OWNED} ORDER BY seq DESC LIMIT $3"), None, true),
             MessageCursor::Before(id) => {
-                let seq = seq_of(id.clone()).await?;
-                (
-                    sql::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3")
-                        .bind(conversation_id)
-                        .bind(seq)
-                        .bind(limit)
-                        .fetch_all(self.reader())
-                        .await?,
-                    true,
-                )
+                (format!("SELECT id, body FROM messages WHERE conversation_id = $1 AND {OWNED} AND seq < {CURSOR_SEQ} ORDER BY seq DESC LIMIT $3"), Some(id), true)
             }
-            MessageCursor::After(id) => {
-                let seq = seq_of(id.clone()).await?;
-                (
-                    sql::query("SELECT body FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
-                        .bind(conversation_id)
-                        .bind(seq)
-                        .bind(limit)
-                        .fetch_all(self.reader())
-                        .await?,
-                    false,
-                )
-            }
+            MessageCursor::After(id) => (format!("SELECT id, body FROM messages WHERE conversation_id = $1 AND {OWNED} AND seq > {CURSOR_SEQ} ORDER BY seq LIMIT $3"), Some(id), false),
         };
-        let mut items = rows.iter().map(|r| from_json::<Value>(&r.try_get::<String, _>("body")?)).collect::<StoreResult<Vec<_>>>()?;
+        let mut q = sql::query_as::<(String, String)>(sql).bind(conversation_id).bind(app_id).bind(limit);
+        if let Some(id) = cursor_id {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(self.reader()).await?;
+        if rows.is_empty() {
+            self.get_conversation(app_id, conversation_id).await?;
+            if let Some(id) = cursor_id {
+                let known: Option<(i64,)> =
+                    sql::query_as("SELECT seq FROM messages WHERE id = $1 AND conversation_id = $2").bind(id).bind(conversation_id).fetch_optional(self.reader()).await?;
+                if known.is_none() {
+                    return Err(DomainError::invalid("Invalid page query parameters: unknown message cursor").into());
+                }
+            }
+        }
+        let mut items: Vec<StoredMessage> = rows.into_iter().map(|(id, body)| StoredMessage { id, body }).collect();
         let has_more = items.len() as i64 > MESSAGE_PAGE;
         items.truncate(MESSAGE_PAGE as usize);
         if backwards {
             items.reverse();
         }
-        let id_of = |v: Option<&Value>| v.and_then(|m| m["id"].as_str()).map(str::to_string);
-        let (first, last) = (id_of(items.first()), id_of(items.last()));
+        let (first, last) = (items.first().map(|m| m.id.clone()), items.last().map(|m| m.id.clone()));
         let page = match cursor {
             MessageCursor::Newest => Page { has_more, before_cursor: if has_more { first } else { None }, after_cursor: None, items },
             MessageCursor::Before(_) => Page { has_more, before_cursor: if has_more { first } else { None }, after_cursor: last, items },

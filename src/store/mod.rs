@@ -11,6 +11,7 @@
 //! Either way a write's caller hears back only after the commit is durable.
 
 mod backend;
+pub mod bulk;
 mod cache;
 pub mod clients;
 pub mod cluster;
@@ -191,8 +192,23 @@ impl Store {
         T: Send + 'static,
         F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
     {
+        self.submit(backend::pending(op)).await
+    }
+
+    /// [`Store::write`] for an operation that checks everything that can refuse it before
+    /// its first change (a statement that finds nothing to update counts as a check): on
+    /// SQLite it then runs without a savepoint of its own inside the group commit. One that
+    /// breaks the promise is caught and fails its batch, uncommitted.
+    pub(crate) async fn write_checked<T, F>(&self, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a mut sql::Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
+    {
+        self.submit(backend::pending_with(op, true)).await
+    }
+
+    async fn submit<T>(&self, (pending, rx): (Box<dyn PendingWrite>, tokio::sync::oneshot::Receiver<backend::Reply<T>>)) -> StoreResult<T> {
         let started = std::time::Instant::now();
-        let (pending, rx) = backend::pending(op);
         self.backend.submit(pending).await?;
         let (outcome, emitted) = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::store_write(outcome.is_ok(), started.elapsed());
@@ -201,6 +217,11 @@ impl Store {
             self.local_commits.notify_one();
         }
         outcome
+    }
+
+    /// A WAL checkpoint now (SQLite; `None` on PostgreSQL): (WAL frames, frames copied).
+    pub async fn checkpoint(&self) -> StoreResult<Option<(i64, i64)>> {
+        self.backend.checkpoint().await
     }
 
     pub async fn close(&self) {

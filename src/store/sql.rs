@@ -405,37 +405,71 @@ async fn run_sqlx(c: &mut AnyConnection, sql: &str, args: Vec<Value>, want_rows:
     Ok((rows.len() as u64, out))
 }
 
-/// Read connections to the SQLite file. A read runs inline on the calling task: in WAL
-/// mode it never waits for the writer, and from the page cache it takes microseconds,
-/// far less than handing it to another thread would. At most one connection per thread
-/// that is reading at a time exists, so the pool stays as small as the runtime.
+/// Reads of the SQLite file run on a few dedicated reader threads, each with its own
+/// read-only connection (WAL: readers never wait for the writer, nor it for them). A read
+/// is a blocking call (microseconds from the page cache, but a disk read or a long page
+/// when it is not) and must never run on the async runtime's worker threads, where it
+/// would stall every other request on that worker. Requests queue for the threads (a
+/// bounded queue), so at most `threads` reads run at once.
 pub struct LiteReaders {
-    path: String,
-    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+    jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Sender<ReadJob>>>,
 }
 
+type ReadJob = Box<dyn FnOnce(Option<&rusqlite::Connection>) + Send>;
+
 impl LiteReaders {
-    pub fn new(path: &str) -> Self {
-        LiteReaders { path: path.to_string(), idle: std::sync::Mutex::new(Vec::new()) }
-    }
-
-    fn take(&self) -> StoreResult<rusqlite::Connection> {
-        if let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(c);
+    pub fn new(path: &str, threads: usize) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel::<ReadJob>(4096);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let (rx, path) = (rx.clone(), path.to_string());
+            let spawned = std::thread::Builder::new().name(format!("sunbeam-sqlite-reader-{i}")).spawn(move || {
+                // Opened on first use, and again after a failure to open (reported to the
+                // read that needed it).
+                let mut conn: Option<rusqlite::Connection> = None;
+                loop {
+                    // One thread waits on the queue at a time; the others wait for the lock.
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+                    let Some(job) = job else { break };
+                    if conn.is_none() {
+                        conn = open_reader(&path).ok();
+                    }
+                    job(conn.as_ref());
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a SQLite reader thread");
+            }
         }
-        let c = rusqlite::Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")?;
-        c.set_prepared_statement_cache_capacity(128);
-        Ok(c)
+        LiteReaders { jobs: std::sync::Mutex::new(Some(tx)) }
     }
 
-    fn give_back(&self, c: rusqlite::Connection) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    /// Runs `read` on a reader thread's connection.
+    pub async fn run<T: Send + 'static>(&self, read: impl FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send + 'static) -> StoreResult<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let out = match conn {
+                Some(c) => read(c),
+                None => Err(StoreError::Startup("cannot open a SQLite read connection".into())),
+            };
+            let _ = reply.send(out);
+        });
+        let queue = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone().ok_or(StoreError::Closed)?;
+        queue.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Lets the reader threads finish what is queued and stop (closing their connections).
     pub fn close(&self) {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
+}
+
+fn open_reader(path: &str) -> StoreResult<rusqlite::Connection> {
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")?;
+    c.set_prepared_statement_cache_capacity(128);
+    Ok(c)
 }
 
 /// Where reads outside a transaction go.
@@ -449,12 +483,10 @@ impl<'e> Executor<'e> for Reader<'e> {
     fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
         match self {
             Reader::Sqlx(pool) => pool.run(sql, args, want_rows),
-            Reader::Lite(readers) => Box::pin(async move {
-                let conn = readers.take()?;
-                let out = run_lite(&conn, sql, &args, want_rows);
-                readers.give_back(conn);
-                out
-            }),
+            Reader::Lite(readers) => {
+                let sql = sql.to_string();
+                Box::pin(readers.run(move |conn| run_lite(conn, &sql, &args, want_rows)))
+            }
         }
     }
 }

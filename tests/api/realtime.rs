@@ -34,13 +34,26 @@ async fn fixture_on(db: Db) -> Option<Fixture> {
     let (key_id, key_secret) = app.create_app_key(&app_id).await;
     let ann = app.create_user(&app_id, Some("ann")).await;
     let bob = app.create_user(&app_id, Some("bob")).await;
-    let (status, c) = app
-        .account("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "sdkGroup", "participants": [{"userId": ann}, {"userId": bob}]})))
+    let mut f = Fixture { app, app_id, ann, bob, key_id, key_secret, conversation: String::new(), conversation_id: String::new() };
+    // Live delivery races with subscribing: an event committed just before a client
+    // subscribes may still reach it. So the fixture waits, on a probe client of Ann's, until
+    // its own `conversation:added` has been published; clients the tests subscribe later
+    // start after it.
+    let probe = f.subscribed_client(&f.ann.clone(), "ann").await;
+    let held = f.connect(&probe);
+    let (status, c) = f
+        .app
+        .account("POST", &format!("/v2/apps/{}/conversations", f.app_id), Some(json!({"type": "sdkGroup", "participants": [{"userId": f.ann}, {"userId": f.bob}]})))
         .await;
     assert_eq!(status, 201, "{c}");
-    let conversation_id = c["conversation"]["id"].as_str().unwrap().to_string();
-    let conversation = format!("/v2/apps/{app_id}/conversations/{conversation_id}");
-    Some(Fixture { app, app_id, ann, bob, key_id, key_secret, conversation, conversation_id })
+    f.conversation_id = c["conversation"]["id"].as_str().unwrap().to_string();
+    f.conversation = format!("/v2/apps/{}/conversations/{}", f.app_id, f.conversation_id);
+    let mut heard = events(&within("the fixture's conversation:added", held).await.unwrap());
+    while !heard.iter().any(|e| e["type"] == "conversation:added") {
+        heard = events(&within("the fixture's conversation:added", f.connect(&probe)).await.unwrap());
+    }
+    f.faye(json!([{"channel": "/meta/disconnect", "clientId": probe}])).await;
+    Some(f)
 }
 
 impl Fixture {
