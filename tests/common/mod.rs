@@ -199,6 +199,11 @@ impl TestApp {
         })
     }
 
+    /// The server's DATA_DIR (attachments are under `attachments/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// See [`webhooks_drained`].
     pub async fn webhooks_drained(&self) -> Vec<WebhookStatus> {
         webhooks_drained(&self.store).await
