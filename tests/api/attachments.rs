@@ -572,3 +572,94 @@ async fn an_sdk_upload_has_type_and_size_and_goes_with_its_message() {
     assert_eq!(status, 200);
     assert_eq!(fetch(&app, &url).await.0, 404);
 }
+
+// ---- S3-compatible storage (against moto's server, which scripts/test starts) ----
+
+/// The S3-compatible test server's URL (`SUNBEAM_TEST_MOTO_SERVER`, set by scripts/test).
+/// Absent: the test says SKIPPED, except under CI, where it must be there.
+fn moto_server() -> Option<String> {
+    match std::env::var("SUNBEAM_TEST_MOTO_SERVER") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("SUNBEAM_TEST_MOTO_SERVER is not set: under CI, scripts/test must start the S3 test server"),
+        _ => {
+            let name = std::thread::current().name().unwrap_or("(this test)").to_string();
+            eprintln!("test {name} ... SKIPPED (no S3 test server: set SUNBEAM_TEST_MOTO_SERVER, as scripts/test does)");
+            None
+        }
+    }
+}
+
+fn s3_config(endpoint: &str, bucket: &str) -> sunbeam::config::AttachmentsConfig {
+    sunbeam::config::AttachmentsConfig {
+        dir: None,
+        s3_bucket: Some(bucket.into()),
+        s3_endpoint: Some(endpoint.into()),
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: Some("testing".into()),
+        s3_secret_access_key: Some("testing".into()),
+        s3_prefix: "media/".into(),
+    }
+}
+
+#[tokio::test]
+async fn attachments_live_in_an_s3_bucket_when_one_is_configured() {
+    let Some(endpoint) = moto_server() else { return };
+    let bucket = format!("sunbeam-{}", sunbeam::domain::ids::new_id());
+    let http = reqwest::Client::new();
+    let made = http.put(format!("{endpoint}/{bucket}")).send().await.expect("the S3 test server answers");
+    assert!(made.status().is_success(), "create bucket: {}", made.status());
+    let object = |id: &str| format!("{endpoint}/{bucket}/media/{id}");
+
+    let config = s3_config(&endpoint, &bucket);
+    let app = TestApp::spawn_with(crate::common::Spawn { attachments: Some(config.clone()), ..Default::default() }).await.unwrap();
+    let app_id = app.create_app("Bucket").await;
+
+    // A small file: one PUT; served by Sunbeam, ranges included.
+    let url = upload_ok(&app, &app_id, "?access=public", "photo.png", PNG).await;
+    let id = url.rsplit('/').nth(1).unwrap().to_string();
+    let (status, ct, bytes) = fetch(&app, &url).await;
+    assert_eq!((status, ct.as_str(), bytes.as_slice()), (200, "image/png", PNG));
+    let in_bucket = http.get(object(&id)).send().await.unwrap();
+    assert_eq!(in_bucket.status().as_u16(), 200);
+    assert_eq!(in_bucket.bytes().await.unwrap().as_ref(), PNG, "the object is the file, under the prefix and its id");
+    assert!(objects(&app).is_empty(), "nothing on local disk");
+    let res = app.http.get(&url).header("range", "bytes=1-3").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 206);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[1..4]);
+
+    // A file of several multipart parts.
+    let big: Vec<u8> = (0..12 * 1024 * 1024 + 7).map(|i| (i % 253) as u8).collect();
+    let big_url = upload_ok(&app, &app_id, "?access=public", "big.bin", &big).await;
+    let (status, _, bytes) = fetch(&app, &big_url).await;
+    assert_eq!(status, 200);
+    assert!(bytes == big, "the multipart object reads back whole");
+    let res = app.http.get(&big_url).header("range", "bytes=10485760-10485769").send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &big[10_485_760..10_485_770]);
+
+    // DeleteAttachment removes the object.
+    let (status, _) = app.account("POST", &format!("/v2/apps/{app_id}/attachments/remove"), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 404);
+    assert_eq!(http.get(object(&id)).send().await.unwrap().status().as_u16(), 404);
+
+    // A for=message file goes with its message, through the sweep.
+    let user = app.create_user(&app_id, Some("ann")).await;
+    let conversation = conversation_of(&app, &app_id, &user).await;
+    let linked = upload_ok(&app, &app_id, "?access=public&for=message", "x.png", PNG).await;
+    let linked_id = linked.rsplit('/').nth(1).unwrap().to_string();
+    let m = post_media(&app, &app_id, &conversation, "image", &linked, business()).await;
+    assert_eq!(m["content"]["mediaSize"], PNG.len());
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages/{}", m["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &linked).await.0, 404);
+    let attachments = sunbeam::attachments::Attachments::from_config(&config, app.data_dir(), app.store.clone()).unwrap();
+    assert!(attachments.sweep_once(sunbeam::domain::time::now_ms()).await.unwrap() >= 1);
+    assert_eq!(http.get(object(&linked_id)).send().await.unwrap().status().as_u16(), 404);
+
+    // Too large: refused, and no object is left behind (the multipart upload is aborted).
+    let huge = vec![3u8; 50 * 1024 * 1024 + 1];
+    let (status, body) = upload(&app, &app_id, "?access=public", Some(&app.account_auth()), multipart(&[("source", Some("huge.bin"), None, &huge)])).await;
+    assert_error(status, &body, 413, "payload_too_large");
+    let listing = http.get(format!("{endpoint}/{bucket}?list-type=2")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(listing.matches("<Key>").count(), 1, "only big.bin is left: {listing}");
+}
