@@ -236,3 +236,442 @@ async fn an_attachment_is_deleted_by_its_media_url_and_only_by_its_app() {
     let (status, _) = app.account("POST", &remove(&app_id), Some(json!({"mediaUrl": url}))).await;
     assert_eq!(status, 404, "deleting twice finds nothing the second time");
 }
+
+// ---- serving: ranges, validators, content types ----
+
+fn objects(app: &TestApp) -> Vec<String> {
+    match std::fs::read_dir(app.data_dir().join("attachments")) {
+        Ok(dir) => dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs one sweep of the attachments the server doomed (the server's own sweeper runs
+/// each minute).
+async fn sweep(app: &TestApp) -> usize {
+    let storage = sunbeam::attachments::local::LocalStorage::new(app.data_dir().join("attachments"));
+    let attachments = sunbeam::attachments::Attachments::new(app.store.clone(), std::sync::Arc::new(storage));
+    attachments.sweep_once(sunbeam::domain::time::now_ms()).await.expect("sweep")
+}
+
+async fn upload_ok(app: &TestApp, app_id: &str, query: &str, name: &str, bytes: &[u8]) -> String {
+    let body = multipart(&[("source", Some(name), None, bytes)]);
+    let (status, res) = upload(app, app_id, query, Some(&app.account_auth()), body).await;
+    assert_eq!(status, 201, "{res}");
+    res["attachment"]["mediaUrl"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn files_are_served_in_ranges_with_validators_and_their_sniffed_type() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    // Named .txt, but the bytes are a PNG: served as what they are.
+    let url = upload_ok(&app, &app_id, "?access=public", "looks.txt", PNG).await;
+    let size = PNG.len();
+
+    let res = app.http.get(&url).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let h = res.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["accept-ranges"], "bytes");
+    assert_eq!(h["content-length"], size.to_string().as_str());
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["cache-control"].to_str().unwrap().contains("max-age"), "{h:?}");
+    let etag = h["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    let get = |range: &'static str| app.http.get(&url).header("range", range).send();
+    let res = get("bytes=0-3").await.unwrap();
+    assert_eq!(res.status().as_u16(), 206);
+    assert_eq!(res.headers()["content-range"], format!("bytes 0-3/{size}").as_str());
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[..4]);
+    let res = get("bytes=-3").await.unwrap();
+    assert_eq!(res.status().as_u16(), 206);
+    assert_eq!(res.headers()["content-range"], format!("bytes {}-{}/{size}", size - 3, size - 1).as_str());
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[size - 3..]);
+    let res = get("bytes=5-").await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[5..]);
+    let res = get("bytes=9999-").await.unwrap();
+    assert_eq!(res.status().as_u16(), 416);
+    assert_eq!(res.headers()["content-range"], format!("bytes */{size}").as_str());
+    // Several ranges: the whole file.
+    let res = get("bytes=0-1,3-4").await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // If-Range naming another version: the whole file.
+    let res = app.http.get(&url).header("range", "bytes=0-1").header("if-range", "\"other\"").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+
+    let res = app.http.get(&url).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 304);
+    assert_eq!(res.headers()["etag"], etag.as_str());
+    let res = app.http.get(&url).header("if-none-match", "\"stale\"").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+
+    let res = app.http.head(&url).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-length"], size.to_string().as_str());
+
+    // Also under the hosted service's base path.
+    let sc = url.replace("/attachments/", "/sc/attachments/");
+    assert_eq!(fetch(&app, &sc).await.2, PNG);
+}
+
+#[tokio::test]
+async fn no_url_reaches_outside_the_media_folder() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let url = upload_ok(&app, &app_id, "?access=public", "../../../secret.txt", b"mine").await;
+    assert!(url.ends_with("/secret.txt"), "{url}");
+    let id = url.rsplit('/').nth(1).unwrap().to_string();
+    // The object is the id, inside the folder, and nothing else is written.
+    assert_eq!(objects(&app), vec![id.clone()]);
+    std::fs::write(app.data_dir().join("outside.txt"), b"not yours").unwrap();
+    for path in [
+        format!("/attachments/{id}/..%2F..%2Foutside.txt"),
+        format!("/attachments/{id}/../../outside.txt"),
+        "/attachments/..%2F..%2Foutside.txt/x".to_string(),
+        "/attachments/../outside.txt".to_string(),
+        format!("/attachments/{id}%2F..%2F..%2Foutside.txt/x"),
+        "/attachments/000000000000000000000000/secret.txt".to_string(),
+    ] {
+        let (status, _, body) = fetch(&app, &app.url(&path)).await;
+        assert!(status == 404 || status == 400, "{path}: {status}");
+        assert!(!String::from_utf8_lossy(&body).contains("not yours"), "{path}");
+    }
+    // DeleteAttachment cannot name a path either.
+    let (status, _) = app.account("POST", &format!("/v2/apps/{app_id}/attachments/remove"), Some(json!({"mediaUrl": format!("{}/attachments/{id}/../../outside.txt", app.base)}))).await;
+    assert_eq!(status, 400);
+    assert!(app.data_dir().join("outside.txt").exists());
+}
+
+#[tokio::test]
+async fn a_file_over_50_mb_is_refused_with_413_and_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let huge = vec![7u8; 50 * 1024 * 1024 + 1];
+    let res = app
+        .http
+        .post(app.url(&format!("/v2/apps/{app_id}/attachments?access=public")))
+        .header("authorization", app.account_auth())
+        .header("content-type", content_type())
+        .body(multipart(&[("source", Some("huge.bin"), None, &huge)]))
+        .send()
+        .await
+        .expect("the answer arrives: the body is read, not cut off");
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert_error(status, &body, 413, "payload_too_large");
+    assert!(objects(&app).is_empty(), "{:?}", objects(&app));
+    assert!(app.store.attachments_to_sweep(i64::MAX / 2, 10).await.unwrap().is_empty());
+    // Exactly 50 MB fits.
+    let max = vec![1u8; 50 * 1024 * 1024];
+    let url = upload_ok(&app, &app_id, "?access=public", "max.bin", &max).await;
+    let res = app.http.head(&url).send().await.unwrap();
+    assert_eq!(res.headers()["content-length"], (50 * 1024 * 1024).to_string().as_str());
+}
+
+// ---- refusals while the client is still sending ----
+
+/// Sends a request of `body_len` bytes over a raw connection, writing all of it before
+/// reading, and returns the whole response text. Panics if a write fails (EPIPE, reset).
+async fn send_whole_body(addr: std::net::SocketAddr, head: String, body_len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            wr.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        wr.flush().await?;
+        Ok::<_, std::io::Error>(wr)
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read until the headers and the (small) error body are in.
+    loop {
+        let n = rd.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if let Some((headers, body)) = text.split_once("\r\n\r\n") {
+            let len = headers.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+            if len.is_some_and(|len| body.len() >= len) {
+                break;
+            }
+        }
+    }
+    let wr = writer.await.unwrap().expect("every byte of the body was accepted: no EPIPE or reset while sending");
+    drop(wr);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn request_head(path: &str, auth: Option<&str>, body_len: usize) -> String {
+    let auth = auth.map(|a| format!("authorization: {a}\r\n")).unwrap_or_default();
+    format!("POST {path} HTTP/1.1\r\nhost: localhost\r\n{auth}content-type: {}\r\ncontent-length: {body_len}\r\n\r\n", content_type())
+}
+
+#[tokio::test]
+async fn a_refused_upload_is_answered_after_its_body_not_with_a_broken_pipe() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let len = 8 * 1024 * 1024;
+    let path = format!("/v2/apps/{app_id}/attachments?access=public");
+
+    let answer = send_whole_body(app.addr, request_head(&path, None, len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"errors\""), "{answer}");
+
+    let wrong = TestApp::basic(&app.account_id, "wrong-secret");
+    let answer = send_whole_body(app.addr, request_head(&path, Some(&wrong), len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let private = format!("/v2/apps/{app_id}/attachments?access=private");
+    let answer = send_whole_body(app.addr, request_head(&private, Some(&app.account_auth()), len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let unknown_app = "/v2/apps/000000000000000000000000/attachments?access=public";
+    let answer = send_whole_body(app.addr, request_head(unknown_app, Some(&app.account_auth()), len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+    let answer = send_whole_body(app.addr, request_head(&format!("{path}&bogus=1"), Some(&app.account_auth()), len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let sdk = format!("/sdk/v2/apps/{app_id}/conversations/000000000000000000000000/files");
+    let answer = send_whole_body(app.addr, request_head(&sdk, None, len), len).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // The body was not multipart at all: a 400 too, after reading it.
+    assert!(objects(&app).is_empty());
+}
+
+// ---- mediaType, mediaSize and deletion with the owners ----
+
+async fn conversation_of(app: &TestApp, app_id: &str, user: &str) -> String {
+    let (status, c) = app
+        .account("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "sdkGroup", "participants": [{"userId": user}]})))
+        .await;
+    assert_eq!(status, 201, "{c}");
+    c["conversation"]["id"].as_str().unwrap().to_string()
+}
+
+async fn post_media(app: &TestApp, app_id: &str, conversation: &str, kind: &str, url: &str, author: Value) -> Value {
+    let body = json!({"author": author, "content": {"type": kind, "mediaUrl": url, "mediaType": "lies/lies", "mediaSize": 1}});
+    let (status, res) = app.account("POST", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages"), Some(body)).await;
+    assert_eq!(status, 201, "{res}");
+    res["messages"][0].clone()
+}
+
+fn business() -> Value {
+    json!({"type": "business"})
+}
+
+#[tokio::test]
+async fn messages_that_reference_our_media_get_its_type_and_size() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let user = app.create_user(&app_id, Some("ann")).await;
+    let conversation = conversation_of(&app, &app_id, &user).await;
+    let url = upload_ok(&app, &app_id, "?access=public", "photo.png", PNG).await;
+    let m = post_media(&app, &app_id, &conversation, "image", &url, business()).await;
+    assert_eq!(m["content"]["mediaType"], "image/png", "{m}");
+    assert_eq!(m["content"]["mediaSize"], PNG.len(), "{m}");
+    let pdf = upload_ok(&app, &app_id, "?access=public", "r.pdf", b"%PDF-1.4 tiny").await;
+    let m = post_media(&app, &app_id, &conversation, "file", &pdf, business()).await;
+    assert_eq!((m["content"]["mediaType"].as_str(), m["content"]["mediaSize"].as_u64()), (Some("application/pdf"), Some(13)), "{m}");
+    // Someone else's URL: the client's read-only claims are dropped, nothing invented.
+    let m = post_media(&app, &app_id, &conversation, "image", "https://example.com/x.png", business()).await;
+    assert!(m["content"].get("mediaType").is_none() && m["content"].get("mediaSize").is_none(), "{m}");
+    // History says the same.
+    let (_, list) = app.account("GET", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages"), None).await;
+    let first = &list["messages"][0];
+    assert_eq!(first["content"]["mediaSize"], PNG.len(), "{list}");
+    // Files not uploaded for=message outlive their messages.
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 200);
+}
+
+#[tokio::test]
+async fn files_for_messages_are_deleted_with_their_message_conversation_user_and_app() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    let user = app.create_user(&app_id, Some("ann")).await;
+    let conversation = conversation_of(&app, &app_id, &user).await;
+    let for_message = format!("?access=public&for=message&conversationId={conversation}");
+
+    // With its message.
+    let url = upload_ok(&app, &app_id, &for_message, "a.png", PNG).await;
+    let m = post_media(&app, &app_id, &conversation, "image", &url, business()).await;
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages/{}", m["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 404, "not served from the moment its message is gone");
+    assert_eq!(objects(&app).len(), 1);
+    assert_eq!(sweep(&app).await, 1);
+    assert!(objects(&app).is_empty(), "the object is gone after the sweep");
+
+    // With its conversation, referenced or not.
+    let referenced = upload_ok(&app, &app_id, &for_message, "b.png", PNG).await;
+    post_media(&app, &app_id, &conversation, "image", &referenced, json!({"type": "user", "userId": user})).await;
+    let waiting = upload_ok(&app, &app_id, &for_message, "c.png", PNG).await;
+    let plain = upload_ok(&app, &app_id, "?access=public", "d.png", PNG).await;
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!((fetch(&app, &referenced).await.0, fetch(&app, &waiting).await.0, fetch(&app, &plain).await.0), (404, 404, 200));
+    assert_eq!(sweep(&app).await, 2);
+
+    // With its user.
+    let elsewhere = conversation_of(&app, &app_id, &user).await;
+    let by_user = upload_ok(&app, &app_id, "?access=public&for=message", "e.png", PNG).await;
+    post_media(&app, &app_id, &elsewhere, "image", &by_user, json!({"type": "user", "userId": user})).await;
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/users/{user}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &by_user).await.0, 404);
+
+    // By the retention sweep, with the messages it deletes.
+    let bob = app.create_user(&app_id, Some("bob")).await;
+    let kept = conversation_of(&app, &app_id, &bob).await;
+    let retained = upload_ok(&app, &app_id, "?access=public&for=message", "f.png", PNG).await;
+    post_media(&app, &app_id, &kept, "image", &retained, business()).await;
+    let (status, res) = app.account("PATCH", &format!("/v2/apps/{app_id}"), Some(json!({"settings": {"conversationRetentionSeconds": 60}}))).await;
+    assert_eq!(status, 200, "{res}");
+    app.store.sweep_retention(sunbeam::domain::time::now_ms() + 120_000).await.unwrap();
+    assert_eq!(fetch(&app, &retained).await.0, 404);
+
+    // With its app: every file of it.
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &plain).await.0, 404);
+    sweep(&app).await;
+    assert!(objects(&app).is_empty(), "{:?}", objects(&app));
+}
+
+#[tokio::test]
+async fn an_sdk_upload_has_type_and_size_and_goes_with_its_message() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Shop").await;
+    let (status, user) = app
+        .call("POST", &format!("/sdk/v2/apps/{app_id}/appusers"), None, Some(json!({"intent": "conversation:start", "client": {"id": "c1", "platform": "web"}})))
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let sdk_auth = TestApp::basic(user["appUser"]["_id"].as_str().unwrap(), user["sessionToken"].as_str().unwrap());
+    let conversation = user["conversation"]["_id"].as_str().unwrap().to_string();
+    let body = multipart(&[("source", Some("cat.png"), Some("image/png"), PNG)]);
+    let (status, res) = app.raw("POST", &format!("/sdk/v2/apps/{app_id}/conversations/{conversation}/files"), Some(&sdk_auth), Some(&content_type()), body).await;
+    assert_eq!(status, 201, "{res}");
+    let url = res["message"]["mediaUrl"].as_str().unwrap().to_string();
+    let (_, list) = app.account("GET", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages"), None).await;
+    let m = list["messages"].as_array().unwrap().iter().find(|m| m["content"]["type"] == "image").unwrap_or_else(|| panic!("{list}")).clone();
+    assert_eq!((m["content"]["mediaType"].as_str(), m["content"]["mediaSize"].as_u64()), (Some("image/png"), Some(PNG.len() as u64)), "{m}");
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages/{}", m["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 404);
+}
+
+// ---- S3-compatible storage (against moto's server, which scripts/test starts) ----
+
+/// The S3-compatible test server's URL (`SUNBEAM_TEST_MOTO_SERVER`, set by scripts/test).
+/// Absent: the test says SKIPPED, except under CI, where it must be there.
+fn moto_server() -> Option<String> {
+    match std::env::var("SUNBEAM_TEST_MOTO_SERVER") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("SUNBEAM_TEST_MOTO_SERVER is not set: under CI, scripts/test must start the S3 test server"),
+        _ => {
+            let name = std::thread::current().name().unwrap_or("(this test)").to_string();
+            eprintln!("test {name} ... SKIPPED (no S3 test server: set SUNBEAM_TEST_MOTO_SERVER, as scripts/test does)");
+            None
+        }
+    }
+}
+
+fn s3_config(endpoint: &str, bucket: &str) -> sunbeam::config::AttachmentsConfig {
+    sunbeam::config::AttachmentsConfig {
+        dir: None,
+        s3_bucket: Some(bucket.into()),
+        s3_endpoint: Some(endpoint.into()),
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: Some("testing".into()),
+        s3_secret_access_key: Some("testing".into()),
+        s3_prefix: "media/".into(),
+    }
+}
+
+#[tokio::test]
+async fn attachments_live_in_an_s3_bucket_when_one_is_configured() {
+    let Some(endpoint) = moto_server() else { return };
+    let bucket = format!("sunbeam-{}", sunbeam::domain::ids::new_id());
+    let http = reqwest::Client::new();
+    let made = http.put(format!("{endpoint}/{bucket}")).send().await.expect("the S3 test server answers");
+    assert!(made.status().is_success(), "create bucket: {}", made.status());
+    let config = s3_config(&endpoint, &bucket);
+    // The bucket as another client sees it (signed requests).
+    let bucket_client = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap();
+    let object = |id: &str| object_store::path::Path::from(format!("media/{id}"));
+    use futures::StreamExt;
+    use object_store::ObjectStore;
+
+    let app = TestApp::spawn_with(crate::common::Spawn { attachments: Some(config.clone()), ..Default::default() }).await.unwrap();
+    let app_id = app.create_app("Bucket").await;
+
+    // A small file: one PUT; served by Sunbeam, ranges included.
+    let url = upload_ok(&app, &app_id, "?access=public", "photo.png", PNG).await;
+    let id = url.rsplit('/').nth(1).unwrap().to_string();
+    let (status, ct, bytes) = fetch(&app, &url).await;
+    assert_eq!((status, ct.as_str(), bytes.as_slice()), (200, "image/png", PNG));
+    let in_bucket = bucket_client.get(&object(&id)).await.expect("the object is under the prefix and its id");
+    assert_eq!(in_bucket.bytes().await.unwrap().as_ref(), PNG, "the object is the file");
+    assert!(objects(&app).is_empty(), "nothing on local disk");
+    let res = app.http.get(&url).header("range", "bytes=1-3").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 206);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[1..4]);
+
+    // A file of several multipart parts.
+    let big: Vec<u8> = (0..12 * 1024 * 1024 + 7).map(|i| (i % 253) as u8).collect();
+    let big_url = upload_ok(&app, &app_id, "?access=public", "big.bin", &big).await;
+    let (status, _, bytes) = fetch(&app, &big_url).await;
+    assert_eq!(status, 200);
+    assert!(bytes == big, "the multipart object reads back whole");
+    let res = app.http.get(&big_url).header("range", "bytes=10485760-10485769").send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &big[10_485_760..10_485_770]);
+
+    // DeleteAttachment removes the object.
+    let (status, _) = app.account("POST", &format!("/v2/apps/{app_id}/attachments/remove"), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 404);
+    assert!(matches!(bucket_client.head(&object(&id)).await, Err(object_store::Error::NotFound { .. })));
+
+    // A for=message file goes with its message, through the sweep.
+    let user = app.create_user(&app_id, Some("ann")).await;
+    let conversation = conversation_of(&app, &app_id, &user).await;
+    let linked = upload_ok(&app, &app_id, "?access=public&for=message", "x.png", PNG).await;
+    let linked_id = linked.rsplit('/').nth(1).unwrap().to_string();
+    let m = post_media(&app, &app_id, &conversation, "image", &linked, business()).await;
+    assert_eq!(m["content"]["mediaSize"], PNG.len());
+    let (status, _) = app.account("DELETE", &format!("/v2/apps/{app_id}/conversations/{conversation}/messages/{}", m["id"].as_str().unwrap()), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &linked).await.0, 404);
+    let attachments = sunbeam::attachments::Attachments::from_config(&config, app.data_dir(), app.store.clone()).unwrap();
+    assert!(attachments.sweep_once(sunbeam::domain::time::now_ms()).await.unwrap() >= 1);
+    assert!(matches!(bucket_client.head(&object(&linked_id)).await, Err(object_store::Error::NotFound { .. })));
+
+    // Too large: refused, and no object is left behind (the multipart upload is aborted).
+    let huge = vec![3u8; 50 * 1024 * 1024 + 1];
+    let (status, body) = upload(&app, &app_id, "?access=public", Some(&app.account_auth()), multipart(&[("source", Some("huge.bin"), None, &huge)])).await;
+    assert_error(status, &body, 413, "payload_too_large");
+    let listing: Vec<_> = bucket_client.list(None).map(|o| o.unwrap().location.to_string()).collect().await;
+    let big_id = big_url.rsplit('/').nth(1).unwrap();
+    assert_eq!(listing, vec![format!("media/{big_id}")], "only big.bin is left");
+}

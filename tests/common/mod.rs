@@ -163,11 +163,13 @@ impl Drop for TestApp {
 pub struct Spawn {
     pub db: Db,
     pub limits: StoreLimits,
+    /// Attachment storage other than the local folder (the S3 tests).
+    pub attachments: Option<sunbeam::config::AttachmentsConfig>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Spawn { db: Db::Sqlite, limits: StoreLimits::default() }
+        Spawn { db: Db::Sqlite, limits: StoreLimits::default(), attachments: None }
     }
 }
 
@@ -179,7 +181,10 @@ impl TestApp {
 
     pub async fn spawn_with(spawn: Spawn) -> Option<TestApp> {
         let TestStore { store, _dir, url } = fresh_store(spawn.db, spawn.limits).await?;
-        let config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
+        let mut config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
+        if let Some(attachments) = spawn.attachments {
+            config.attachments = attachments;
+        }
         let Bootstrap::Created { id, secret } = bootstrap(&store, &config).await.expect("bootstrap") else {
             panic!("a fresh store must bootstrap a new account key")
         };
@@ -204,6 +209,11 @@ impl TestApp {
         let mut config = ServeConfig::for_database("unused://", dir.path().to_path_buf());
         tune(&mut config);
         Self::serve(&config, store, self.database_url.clone(), dir, (self.account_id.clone(), self.account_secret.clone())).await
+    }
+
+    /// The server's DATA_DIR (attachments are under `attachments/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// See [`webhooks_drained`].

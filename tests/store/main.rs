@@ -48,6 +48,7 @@ macro_rules! story {
 
 mod account_keys;
 mod apps;
+mod attachments;
 mod clients;
 mod concurrency;
 mod conversations;
