@@ -109,6 +109,7 @@ impl Server {
     }
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
+        crate::metrics::init();
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments: crate::attachments::Attachments::new(&config.data_dir) };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })

@@ -11,6 +11,7 @@ mod foundation;
 mod integrations;
 mod messages;
 mod oauth;
+mod observability;
 mod auth;
 mod clients;
 mod apps;
