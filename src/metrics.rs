@@ -85,10 +85,10 @@ fn describe() {
     describe_gauge!(WEBHOOK_QUEUE, Unit::Count, "Webhook deliveries pending (in flight or waiting for a retry), cluster-wide, read at scrape time");
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook delivery attempts, by outcome");
     describe_histogram!(WEBHOOK_ATTEMPT_DURATION, Unit::Seconds, "Webhook attempt latency (request to answer)");
-    describe_gauge!(REALTIME_CONNECTIONS, Unit::Count, "Open realtime transports on this node (WebSockets and held long-polls)");
+    describe_gauge!(REALTIME_CONNECTIONS, Unit::Count, "Open realtime WebSockets on this node");
     describe_gauge!(REALTIME_CLIENTS, Unit::Count, "Bayeux clients known to this node");
     describe_counter!(REALTIME_DROPPED, "Realtime clients dropped because they did not keep up");
-    describe_counter!(REALTIME_PUBLISHED, "Events published by the realtime hub to users' channels");
+    describe_counter!(REALTIME_PUBLISHED, "Messages published to realtime channels on this node");
     describe_counter!(CLUSTER_NOTIFY, "NOTIFY wake-ups sent to the other nodes, by result");
     describe_counter!(CLUSTER_WAKEUPS, "Wake-ups received from other nodes (LISTEN)");
     describe_gauge!(CLUSTER_LISTENING, Unit::Count, "1 while this node's LISTEN connection is up (PostgreSQL)");
@@ -97,6 +97,10 @@ fn describe() {
     counter!(REALTIME_DROPPED).absolute(0);
     counter!(STORE_WRITE_ERRORS).absolute(0);
     gauge!(REALTIME_CONNECTIONS).set(0.0);
+    counter!(CLUSTER_WAKEUPS).absolute(0);
+    counter!(CLUSTER_NOTIFY, "result" => "ok").absolute(0);
+    counter!(CLUSTER_NOTIFY, "result" => "error").absolute(0);
+    gauge!(CLUSTER_LISTENING).set(0.0);
 }
 
 /// One answered HTTP request; `route` is the route template (`/v2/apps/{appId}`), never
@@ -132,17 +136,13 @@ pub fn webhook_attempt(outcome: &'static str, reason: &'static str, elapsed: Dur
     histogram!(WEBHOOK_ATTEMPT_DURATION).record(elapsed.as_secs_f64());
 }
 
-pub fn realtime_gauges(connections: usize, clients: usize) {
-    gauge!(REALTIME_CONNECTIONS).set(connections as f64);
-    gauge!(REALTIME_CLIENTS).set(clients as f64);
-}
-
-pub fn realtime_dropped() {
-    counter!(REALTIME_DROPPED).increment(1);
-}
-
-pub fn realtime_published(n: usize) {
-    counter!(REALTIME_PUBLISHED).increment(n as u64);
+/// The realtime state of this node: open WebSockets, Bayeux clients, and the Bayeux
+/// core's own running totals (published, dropped slow clients).
+pub fn realtime_state(sockets: usize, stats: &crate::realtime::bayeux::Stats) {
+    gauge!(REALTIME_CONNECTIONS).set(sockets as f64);
+    gauge!(REALTIME_CLIENTS).set(stats.clients as f64);
+    counter!(REALTIME_DROPPED).absolute(stats.dropped_slow);
+    counter!(REALTIME_PUBLISHED).absolute(stats.published);
 }
 
 pub fn cluster_notify(ok: bool) {

@@ -39,6 +39,20 @@ pub fn raise_open_files_limit() -> OpenFiles {
     }
 }
 
+/// The soft open-files limit in force now.
+pub fn open_files_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit only writes the struct we pass.
+        (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// The open-files limit of this process.
 #[derive(Debug, Clone)]
 pub struct OpenFiles {

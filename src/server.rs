@@ -109,6 +109,7 @@ impl Server {
     }
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
+        crate::metrics::init();
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let attachments = crate::attachments::Attachments::from_config(&config.attachments, &config.data_dir, store.clone())?;
         tracing::info!(storage = %attachments.storage().describe(), "attachments");

@@ -344,6 +344,17 @@ async fn deliver(store: &Store, client: &reqwest::Client, settings: &DeliverySet
             tracing::warn!(webhook = %b.webhook_id, first_event = %first_event(), events = failed, attempt, ?status, ?error, "webhook delivery failed for good")
         }
     }
+    let reason = match &answer {
+        Answer::Status(s) if (200..300).contains(s) => "2xx",
+        Answer::Status(s) if (400..500).contains(s) => "http_4xx",
+        Answer::Status(s) if (500..600).contains(s) => "http_5xx",
+        Answer::Status(_) => "http_other",
+        Answer::Timeout => "timeout",
+        Answer::Transport(_) => "transport",
+        Answer::Refused(_) => "refused",
+    };
+    let outcome = if delivered == events { "delivered" } else if failed > 0 { "failed" } else { "retry" };
+    crate::metrics::webhook_attempt(outcome, reason, clock.elapsed());
     let record = AttemptRecord {
         webhook_id: b.webhook_id.clone(),
         node: node.to_string(),

@@ -206,6 +206,7 @@ enum SendError {
 /// to the client its messages name (as faye does): that client's messages are pushed as
 /// they are published, without waiting for a connect.
 async fn websocket(bayeux: Arc<Bayeux>, mut socket: WebSocket, origin: Option<String>) {
+    let _open = crate::http::observe::OpenSocket::new();
     let idle = bayeux.settings().client_ttl();
     let never = Notify::new();
     let mut attached: Option<Arc<Client>> = None;

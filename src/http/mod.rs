@@ -25,6 +25,8 @@ mod integrations;
 mod keys;
 /// Messages.
 mod messages;
+/// Request ids, request metrics and logs, `GET /metrics`.
+pub mod observe;
 /// `originWhitelist` on the SDK API.
 mod origin;
 /// Page links and meta.
@@ -110,12 +112,14 @@ pub fn router(state: AppState) -> Router {
         .merge(channels::router());
     let app = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(observe::metrics))
         .merge(v2)
         .merge(sdk::router())
         .merge(attachments::router())
         .merge(faye::router())
         .merge(web::router())
         .route_layer(axum::middleware::from_fn(extract::refuse_unknown_query))
+        .route_layer(axum::middleware::from_fn(observe::route_template))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
@@ -128,7 +132,7 @@ pub fn router(state: AppState) -> Router {
         }))
         .with_state(state);
     // Outside the routing above, so that it can rewrite the path the routes see.
-    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths)).layer(axum::middleware::from_fn(limit_header_size))
+    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths)).layer(axum::middleware::from_fn(limit_header_size)).layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// The prefix of the hosted service's base URL, `https://{subdomain}.zendesk.com/sc` (the

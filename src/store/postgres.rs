@@ -51,6 +51,7 @@ impl Backend for PostgresBackend {
                 return Ok(());
             }
         };
+        let started = std::time::Instant::now();
         let outcome: Result<(), sqlx::Error> = async {
             let mut tx = conn.begin().await?;
             let ok = write.run(&mut Tx::sqlx(&mut tx)).await;
@@ -62,6 +63,7 @@ impl Backend for PostgresBackend {
             Ok(())
         }
         .await;
+        crate::metrics::store_batch(1, started.elapsed());
         write.finish(outcome.map_err(StoreError::from));
         Ok(())
     }

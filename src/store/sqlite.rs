@@ -142,7 +142,9 @@ async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<d
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         let outcome = run_batch(&mut conn, &mut batch).await;
+        crate::metrics::store_batch(batch.len(), started.elapsed());
         let failed = outcome.as_ref().err().map(|e| e.to_string());
         if failed.is_some() && !conn.is_autocommit() {
             let _ = control(&conn, "ROLLBACK");

@@ -12,6 +12,7 @@ mod integrations;
 mod messages;
 mod oauth;
 mod attack;
+mod observability;
 mod auth;
 mod clients;
 mod apps;

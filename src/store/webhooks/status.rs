@@ -42,6 +42,12 @@ pub struct AttemptView {
 
 
 impl Store {
+    /// Deliveries still pending (in flight or waiting for a retry), every webhook's.
+    pub async fn pending_deliveries(&self) -> StoreResult<i64> {
+        let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'").fetch_one(self.reader()).await?;
+        Ok(n)
+    }
+
     /// Outbox events not yet routed to webhooks (the router's backlog).
     pub async fn unrouted_events(&self) -> StoreResult<i64> {
         let (n,): (i64,) = sql::query_as("SELECT COUNT(*) FROM events WHERE routed_at IS NULL").fetch_one(self.reader()).await?;
