@@ -232,8 +232,8 @@ async fn token_info(State(s): State<AppState>, Caller(caller): Caller) -> ApiRes
             return Err(ApiError::bad_request("Account credentials are not bound to one app: tokenInfo describes the app of an app, integration or OAuth credential"))
         }
     };
+    // Without `subdomain`: the spec types it as a string, and a self-hosted app has no
+    // Zendesk subdomain (as GetApp leaves it out).
     let app = s.store.get_app(app_id).await?;
-    let mut v = json!(app);
-    v["subdomain"] = Value::Null;
-    Ok(Json(json!({ "app": v })))
+    Ok(Json(json!({ "app": app })))
 }
