@@ -1,17 +1,37 @@
-//! `sunbeam bench`: drives a real server over loopback HTTP and prints throughput and
-//! latency. It starts its own server on a fresh store (a temporary SQLite file by
-//! default, or `--database-url`).
+//! `sunbeam bench`: drives real servers over loopback HTTP and prints throughput and
+//! latency, each Sunbeam figure beside the machine's floor measured in the same run.
+//!
+//! Every server is a separate process: Sunbeam (`sunbeam serve`, one or more nodes on one
+//! store) and the floor probes (`sunbeam bench-floor`, see `bench::floor`). The load comes
+//! from this process over keep-alive connections (`bench::load`), so the server's RSS is
+//! its own and its CPU is not shared with the generator's threads — but on a small machine
+//! generator and server share the cores, equally for Sunbeam and for the floor, which is
+//! why the ratios are the figures to compare across machines.
 //!
 //! Scenario groups (`--scenarios`, all by default, in this order):
-//! - `messages`: PostMessage to one and to many conversations, then history pages;
+//! - `floor`: the write probe (group-committed durable inserts) and the read probe (100
+//!   stored JSON documents by primary-key range, concatenated);
+//! - `messages`: PostMessage to one and to many conversations (server RSS sampled);
+//! - `history`: ListMessages pages of 100 (server RSS sampled);
+//! - `flat`: the store grown by `--preload` messages (bulk-loaded, server stopped), then
+//!   the same posting and paging again, and the worst write latency during a WAL
+//!   checkpoint (SQLite);
 //! - `webhooks`: a receiver in this process and a webhook on `conversation:message`
 //!   pointing at it; (a) end-to-end latency from each PostMessage 2xx to the arrival of
 //!   the event carrying that message, at a paced (open-loop) rate; (b) deliveries per
 //!   second while a burst is posted as fast as possible; (c) how fast a backlog of the
 //!   same size drains once the receiver, which held its requests, lets them through.
 //!   Every phase checks that each message arrived exactly once.
+//! The summary table at the end prints each figure as a ratio to the floor.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod floor;
+mod load;
+
+pub use floor::serve as serve_floor;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,15 +39,19 @@ use base64::Engine;
 use clap::Args;
 use serde_json::{json, Value};
 
-use crate::config::ServeConfig;
 use crate::domain::event::Trigger;
-use crate::server::{bootstrap, Bootstrap, Server};
+use load::{expect, Figures};
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchConfig {
-    /// Store for the benchmark's own server (default: a fresh temporary SQLite file).
+    /// Store for the benchmark's servers (default: a fresh temporary SQLite file). A
+    /// PostgreSQL URL should name an empty database.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Sunbeam nodes to run on the one store (more than one needs PostgreSQL); the load
+    /// is spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
     /// Messages posted per scenario and concurrency level.
     #[arg(long, default_value_t = 20_000)]
     pub messages: usize,
@@ -37,10 +61,12 @@ pub struct BenchConfig {
     /// Conversations used by the "many conversations" and webhook scenarios.
     #[arg(long, default_value_t = 256)]
     pub conversations: usize,
-    /// Scenario groups to run, comma separated: `messages` (posting, history) and
-    /// `webhooks` (end-to-end delivery latency and throughput to a local receiver).
-    #[arg(long, default_value = "messages,webhooks", value_delimiter = ',')]
+    /// Scenario groups to run, comma separated: floor, messages, history, flat, webhooks.
+    #[arg(long, default_value = "floor,messages,history,flat,webhooks", value_delimiter = ',')]
     pub scenarios: Vec<String>,
+    /// Messages bulk-loaded before the `flat` scenario repeats posting and paging.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub preload: usize,
     /// PostMessage rate (open loop) of the webhook latency scenario, per second.
     #[arg(long, default_value_t = 1_000)]
     pub webhook_rate: u64,
@@ -52,6 +78,507 @@ pub struct BenchConfig {
     pub webhook_messages: usize,
 }
 
+const SCENARIOS: [&str; 5] = ["floor", "messages", "history", "flat", "webhooks"];
+
+/// A server process of the benchmark's own; stopped (SIGTERM, then SIGKILL) when dropped.
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// What the Sunbeam nodes are started with.
+struct Cluster {
+    url: String,
+    dir: std::path::PathBuf,
+    key_id: String,
+    key_secret: String,
+}
+
+impl Cluster {
+    /// Starts `n` nodes and waits until each answers.
+    async fn start(&self, n: usize) -> Result<Vec<Process>, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut nodes = Vec::new();
+        for _ in 0..n.max(1) {
+            let port = free_port()?;
+            let child = Command::new(&exe)
+                .arg("serve")
+                .env("SUNBEAM_LISTEN", format!("127.0.0.1:{port}"))
+                .env("SUNBEAM_DATABASE_URL", &self.url)
+                .env("SUNBEAM_DATA_DIR", &self.dir)
+                .env("SUNBEAM_ACCOUNT_KEY_ID", &self.key_id)
+                .env("SUNBEAM_ACCOUNT_KEY_SECRET", &self.key_secret)
+                // The webhook backlog scenario holds the receiver's answers while it posts;
+                // a target that answers within 5 minutes is not a failure here.
+                .env("SUNBEAM_WEBHOOK_TIMEOUT_MS", "300000")
+                .env("SUNBEAM_LOG", std::env::var("SUNBEAM_LOG").unwrap_or_else(|_| "warn".into()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+            nodes.push(Process { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) });
+            // One at a time: the first node migrates the store.
+            self.wait_ready(nodes.last_mut().ok_or("no node")?).await?;
+        }
+        Ok(nodes)
+    }
+
+    async fn wait_ready(&self, node: &mut Process) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let auth = self.auth();
+        loop {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                return Err(format!("the server exited during start-up ({status})"));
+            }
+            let mut conn = load::Conn::new(node.addr);
+            if let Ok(a) = conn.request("GET", "/v2/apps?page[size]=1", &auth, None).await {
+                if a.status == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("the server did not answer within 120 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn auth(&self) -> String {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.key_id, self.key_secret)))
+    }
+}
+
+/// Samples the resident set of some processes every 50 ms; keeps the largest total.
+struct RssProbe {
+    max_kib: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+impl RssProbe {
+    fn start(pids: Vec<u32>) -> RssProbe {
+        let (max_kib, stop) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicBool::new(false)));
+        let (m, s) = (max_kib.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                let total: u64 = pids.iter().map(|p| rss_kib(*p)).sum();
+                m.fetch_max(total, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        RssProbe { max_kib, stop, task }
+    }
+
+    /// The largest RSS seen, MiB.
+    async fn finish(self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.max_kib.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+/// The figures the summary compares.
+#[derive(Default)]
+struct Results {
+    floor_write: Vec<(usize, Figures)>,
+    floor_read: Vec<(usize, Figures)>,
+    post_many: Vec<(usize, Figures)>,
+    history: Vec<(usize, Figures)>,
+    flat_post: Option<Figures>,
+    flat_history: Option<Figures>,
+    checkpoint: Option<(usize, f64, f64)>,
+    rss_write_mib: Option<f64>,
+    rss_history_mib: Option<f64>,
+    nodes: usize,
+}
+
+fn at(list: &[(usize, Figures)], c: usize) -> Option<Figures> {
+    list.iter().find(|(k, _)| *k == c).map(|(_, f)| *f)
+}
+
+/// A setup call (JSON in and out) over a fresh connection.
+async fn call(addr: SocketAddr, auth: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let mut conn = load::Conn::new(addr);
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    let a = conn.request(method, path, auth, bytes.as_deref()).await?;
+    let v: Value = serde_json::from_slice(&a.body).map_err(|e| format!("{method} {path}: {e}"))?;
+    if (200..300).contains(&a.status) { Ok(v) } else { Err(format!("{method} {path}: {} {v}", a.status)) }
+}
+
+fn message(i: usize) -> Vec<u8> {
+    json!({"author": {"type": "business", "displayName": "Bench"}, "content": {"type": "text", "text": format!("message {i}")}}).to_string().into_bytes()
+}
+
+pub async fn run(config: BenchConfig) -> Result<(), String> {
+    if let Some(bad) = config.scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        return Err(format!("unknown scenario {bad:?} (known: {})", SCENARIOS.join(", ")));
+    }
+    let dir = std::env::temp_dir().join(format!("sunbeam-bench-{}", crate::domain::ids::new_id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let url = config.database_url.clone().unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
+    if config.nodes > 1 && url.starts_with("sqlite") {
+        return Err("several nodes need a PostgreSQL store (--database-url postgres://…)".into());
+    }
+    let wants = |s: &str| config.scenarios.iter().any(|x| x == s);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    println!("sunbeam bench: store {url}, {} node(s), {cores} cores; load from this process over keep-alive connections", config.nodes);
+    let mut results = Results { nodes: config.nodes, ..Results::default() };
+
+    if wants("floor") {
+        floor_scenarios(&config, &dir, &mut results).await?;
+    }
+    let cluster = Cluster { url: url.clone(), dir: dir.clone(), key_id: format!("act_{}", crate::domain::ids::new_id()), key_secret: crate::domain::ids::new_secret() };
+    if ["messages", "history", "flat", "webhooks"].iter().any(|s| wants(s)) {
+        let mut nodes = cluster.start(config.nodes).await?;
+        let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+        println!("sunbeam: {}", addrs.iter().map(|a| format!("http://{a}")).collect::<Vec<_>>().join(", "));
+        let auth = cluster.auth();
+        let app = call(addrs[0], &auth, "POST", "/v2/apps", Some(json!({"displayName": "bench"}))).await?;
+        let app_id = app["app"]["id"].as_str().unwrap_or_default().to_string();
+        let user = call(addrs[0], &auth, "POST", &format!("/v2/apps/{app_id}/users"), Some(json!({"externalId": "bench-user"}))).await?;
+        let user_id = user["user"]["id"].as_str().unwrap_or_default().to_string();
+        let ctx = Ctx { addrs: addrs.clone(), auth: auth.clone(), app_id, user_id };
+        let one = ctx.new_conversation().await?;
+        let many = ctx.new_conversations(config.conversations.max(1)).await?;
+        if wants("messages") || wants("history") || wants("flat") {
+            let pids: Vec<u32> = nodes.iter().map(Process::pid).collect();
+            let rss = RssProbe::start(pids.clone());
+            let posted = post_scenarios(&config, &ctx, &one, &many, "").await?;
+            results.post_many = posted;
+            results.rss_write_mib = Some(rss.finish().await);
+            let rss = RssProbe::start(pids);
+            results.history = history_scenarios(&config, &ctx, &one, "").await?;
+            results.rss_history_mib = Some(rss.finish().await);
+        }
+        if wants("flat") {
+            nodes = flat_scenario(&config, &cluster, nodes, &ctx, &one, &mut results).await?;
+        }
+        if wants("webhooks") {
+            let target = Target { base: format!("http://{}", addrs[0]), auth: auth.clone(), app_id: String::new(), http: reqwest::Client::builder().pool_max_idle_per_host(256).build().map_err(|e| e.to_string())? };
+            webhooks::run(&config, &target).await?;
+        }
+        for n in &mut nodes {
+            n.stop();
+        }
+    }
+    summary(&config, &results);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// The measured API: where to send, as whom, in which app.
+struct Ctx {
+    addrs: Vec<SocketAddr>,
+    auth: String,
+    app_id: String,
+    user_id: String,
+}
+
+impl Ctx {
+    async fn new_conversation(&self) -> Result<String, String> {
+        let body = call(self.addrs[0], &self.auth, "POST", &format!("/v2/apps/{}/conversations", self.app_id), Some(json!({"type": "sdkGroup", "participants": [{"userId": self.user_id}]}))).await?;
+        Ok(body["conversation"]["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn new_conversations(&self, n: usize) -> Result<Vec<String>, String> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.new_conversation().await?);
+        }
+        Ok(out)
+    }
+
+    fn messages_path(&self, conversation: &str) -> String {
+        format!("/v2/apps/{}/conversations/{conversation}/messages", self.app_id)
+    }
+}
+
+/// The floor probes, in a process of their own.
+async fn floor_scenarios(config: &BenchConfig, dir: &std::path::Path, results: &mut Results) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(&exe)
+        .arg("bench-floor")
+        .arg("--dir")
+        .arg(dir.join("floor"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the floor probes: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout from the floor probes")?;
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let addr: SocketAddr = line.trim().parse().map_err(|_| format!("the floor probes said {line:?}, not an address"))?;
+    let mut probe = Process { child, addr };
+    let addrs = [addr];
+    let convs = config.conversations.max(1);
+    for &c in &config.concurrency {
+        let stats = load::drive(&addrs, config.messages, c, move |i, conn| async move {
+            let body = message(i);
+            let (conn, r) = expect(conn, "POST", &format!("/floor/k{}", i % convs), "", Some(&body), 201).await;
+            (conn, r.map(|_| ()))
+        })
+        .await;
+        let f = stats.report(&format!("FLOOR write, {convs} keys, concurrency {c}"), "rows");
+        results.floor_write.push((c, f));
+    }
+    // The read probe pages the newest 100 of a key that holds more.
+    let fill = load::drive(&addrs, 1_000, 16, |i, conn| async move {
+        let body = message(i);
+        let (conn, r) = expect(conn, "POST", "/floor/page", "", Some(&body), 201).await;
+        (conn, r.map(|_| ()))
+    })
+    .await;
+    if fill.errors > 0 {
+        return Err("the floor read probe could not be filled".into());
+    }
+    let pages = (config.messages / 100).max(1) * 4;
+    for &c in &config.concurrency {
+        let stats = load::drive(&addrs, pages, c, |_, conn| async move {
+            let (conn, r) = expect(conn, "GET", "/floor/page", "", None, 200).await;
+            (conn, r.and_then(|a| if a.body.len() > 2 { Ok(()) } else { Err("empty page".into()) }))
+        })
+        .await;
+        let f = stats.report(&format!("FLOOR read, 100 stored docs, concurrency {c}"), "pages");
+        results.floor_read.push((c, f));
+    }
+    probe.stop();
+    Ok(())
+}
+
+/// PostMessage to one conversation, then over many; answers the "many" figures.
+async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[String], tag: &str) -> Result<Vec<(usize, Figures)>, String> {
+    let auth: Arc<str> = Arc::from(ctx.auth.as_str());
+    if tag.is_empty() {
+        for &c in &config.concurrency {
+            let (path, auth) = (Arc::new(ctx.messages_path(one)), auth.clone());
+            let stats = load::drive(&ctx.addrs, config.messages / 4, c, move |i, conn| {
+                let (path, auth) = (path.clone(), auth.clone());
+                async move {
+                    let body = message(i);
+                    let (conn, r) = expect(conn, "POST", &path, &auth, Some(&body), 201).await;
+                    (conn, r.map(|_| ()))
+                }
+            })
+            .await;
+            stats.report(&format!("post, one conversation, concurrency {c}"), "msgs");
+        }
+    }
+    let mut out = Vec::new();
+    for &c in &config.concurrency {
+        let (paths, auth) = (Arc::new(many.iter().map(|id| ctx.messages_path(id)).collect::<Vec<_>>()), auth.clone());
+        let stats = load::drive(&ctx.addrs, config.messages, c, move |i, conn| {
+            let (paths, auth) = (paths.clone(), auth.clone());
+            async move {
+                let body = message(i);
+                let (conn, r) = expect(conn, "POST", &paths[i % paths.len()], &auth, Some(&body), 201).await;
+                (conn, r.map(|_| ()))
+            }
+        })
+        .await;
+        out.push((c, stats.report(&format!("post, {} conversations, concurrency {c}{tag}", many.len()), "msgs")));
+    }
+    Ok(out)
+}
+
+/// History: pages of 100 back through `conversation`, every page in turn.
+async fn history_scenarios(config: &BenchConfig, ctx: &Ctx, conversation: &str, tag: &str) -> Result<Vec<(usize, Figures)>, String> {
+    let path = ctx.messages_path(conversation);
+    let mut cursors = vec![String::new()];
+    let mut next = call(ctx.addrs[0], &ctx.auth, "GET", &path, None).await?;
+    while let Some(before) = next["meta"]["beforeCursor"].as_str() {
+        cursors.push(before.to_string());
+        next = call(ctx.addrs[0], &ctx.auth, "GET", &format!("{path}?page[before]={before}"), None).await?;
+    }
+    let urls: Arc<Vec<String>> = Arc::new(cursors.iter().map(|c| if c.is_empty() { path.clone() } else { format!("{path}?page[before]={c}") }).collect());
+    let auth: Arc<str> = Arc::from(ctx.auth.as_str());
+    let pages = (config.messages / 100).max(1) * 4;
+    let mut out = Vec::new();
+    for &c in &config.concurrency {
+        let total = pages.max(urls.len());
+        let (urls, auth) = (urls.clone(), auth.clone());
+        let stats = load::drive(&ctx.addrs, total, c, move |i, conn| {
+            let (urls, auth) = (urls.clone(), auth.clone());
+            async move {
+                let (conn, r) = expect(conn, "GET", &urls[i % urls.len()], &auth, None, 200).await;
+                (conn, r.and_then(|a| if a.body.len() > 200 { Ok(()) } else { Err("empty page".into()) }))
+            }
+        })
+        .await;
+        out.push((c, stats.report(&format!("history pages of 100, {} cursors, concurrency {c}{tag}", cursors.len()), "pages")));
+    }
+    Ok(out)
+}
+
+/// Flat cost: the nodes are stopped, `--preload` messages are bulk-loaded into
+/// conversations of their own (1,000 each), the nodes restarted, and the posting and
+/// paging of the empty store run again. Meanwhile, on SQLite, the WAL is checkpointed
+/// from this process every 200 ms and the worst latency of a write in flight during a
+/// checkpoint is kept.
+async fn flat_scenario(config: &BenchConfig, cluster: &Cluster, mut nodes: Vec<Process>, ctx: &Ctx, one: &str, results: &mut Results) -> Result<Vec<Process>, String> {
+    const PER_CONVERSATION: usize = 1_000;
+    let n_convs = config.preload.div_ceil(PER_CONVERSATION).max(1);
+    let started = Instant::now();
+    let convs = ctx.new_conversations(n_convs).await?;
+    let template = call(ctx.addrs[0], &ctx.auth, "POST", &ctx.messages_path(&convs[0]), Some(serde_json::from_slice(&message(0)).unwrap_or_default())).await?;
+    let doc = template["messages"][0].clone();
+    for n in &mut nodes {
+        n.stop();
+    }
+    let store = crate::server::open_store(&crate::config::ServeConfig::for_database(&cluster.url, cluster.dir.clone())).await?;
+    let loaded = store.bulk_load_messages(&ctx.app_id, &convs, PER_CONVERSATION.min(config.preload), &doc).await.map_err(|e| e.to_string())?;
+    store.checkpoint().await.map_err(|e| e.to_string())?;
+    store.close().await;
+    let disk = dir_size(&cluster.dir);
+    println!(
+        "flat: {loaded} messages bulk-loaded into {n_convs} conversations in {:.1} s; store files now {:.0} MiB",
+        started.elapsed().as_secs_f64(),
+        disk as f64 / (1024.0 * 1024.0)
+    );
+    let nodes = cluster.start(nodes.len()).await?;
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let ctx = Ctx { addrs, auth: ctx.auth.clone(), app_id: ctx.app_id.clone(), user_id: ctx.user_id.clone() };
+    let many = ctx.new_conversations(config.conversations.max(1)).await?;
+    // The checkpoint watcher: runs while the posting below does.
+    let checker = crate::server::open_store(&crate::config::ServeConfig::for_database(&cluster.url, cluster.dir.clone())).await?;
+    let windows = Arc::new(std::sync::Mutex::new(Vec::<(Instant, Instant)>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (windows, stop, checker) = (windows.clone(), stop.clone(), checker.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let t0 = Instant::now();
+                if let Ok(Some((_, copied))) = checker.checkpoint().await {
+                    if copied > 0 {
+                        windows.lock().unwrap_or_else(|e| e.into_inner()).push((t0, Instant::now()));
+                    }
+                }
+            }
+        })
+    };
+    let c = *config.concurrency.iter().max().unwrap_or(&64);
+    let flat_config = BenchConfig { concurrency: vec![c], ..config.clone() };
+    let run_started = Instant::now();
+    let (paths, auth) = (Arc::new(many.iter().map(|id| ctx.messages_path(id)).collect::<Vec<_>>()), Arc::<str>::from(ctx.auth.as_str()));
+    let stats = load::drive(&ctx.addrs, config.messages, c, move |i, conn| {
+        let (paths, auth) = (paths.clone(), auth.clone());
+        async move {
+            let body = message(i);
+            let (conn, r) = expect(conn, "POST", &paths[i % paths.len()], &auth, Some(&body), 201).await;
+            (conn, r.map(|_| ()))
+        }
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let _ = watcher.await;
+    checker.close().await;
+    results.flat_post = Some(stats.report(&format!("post, {} conversations, concurrency {c}, +{loaded} stored", many.len()), "msgs"));
+    let windows = windows.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if !windows.is_empty() {
+        let base = stats.started.unwrap_or(run_started);
+        let offset = |t: Instant| t.saturating_duration_since(base).as_micros() as u64;
+        let spans: Vec<(u64, u64)> = windows.iter().map(|(a, b)| (offset(*a), offset(*b))).collect();
+        let worst = stats
+            .spans_us
+            .iter()
+            .filter(|(s, e)| spans.iter().any(|(a, b)| s < b && e > a))
+            .map(|(s, e)| e - s)
+            .max()
+            .unwrap_or(0) as f64
+            / 1000.0;
+        let longest = spans.iter().map(|(a, b)| b - a).max().unwrap_or(0) as f64 / 1000.0;
+        println!("  {} WAL checkpoints during it (longest {longest:.1} ms); worst write latency overlapping one: {worst:.2} ms", windows.len());
+        results.checkpoint = Some((windows.len(), longest, worst));
+    }
+    let history = history_scenarios(&flat_config, &ctx, one, &format!(", +{loaded} stored")).await?;
+    results.flat_history = history.first().map(|(_, f)| *f);
+    Ok(nodes)
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum()).unwrap_or(0)
+}
+
+fn summary(config: &BenchConfig, r: &Results) {
+    let hi = *config.concurrency.iter().max().unwrap_or(&64);
+    let mid = if config.concurrency.contains(&16) { 16 } else { hi };
+    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}", a / b) } else { "-".into() };
+    let node = if r.nodes > 1 { format!(", {} nodes", r.nodes) } else { String::new() };
+    println!();
+    println!("| what | Sunbeam{node} | the floor, same run | ratio |");
+    println!("|---|---|---|---|");
+    if let (Some(s), Some(f)) = (at(&r.post_many, hi), at(&r.floor_write, hi)) {
+        println!("| PostMessage, C={hi}, {} conversations | {:.0} msgs/s | {:.0} durable inserts/s | {} |", config.conversations, s.rate, f.rate, ratio(s.rate, f.rate));
+    }
+    if let (Some(s), Some(f)) = (at(&r.post_many, mid), at(&r.floor_write, mid)) {
+        println!("| PostMessage p99, C={mid} | {:.2} ms | {:.2} ms | |", s.p99_ms, f.p99_ms);
+    }
+    if let (Some(s), Some(f)) = (at(&r.history, hi), at(&r.floor_read, hi)) {
+        println!("| ListMessages, page of 100, C={hi} | {:.0} pages/s, p50 {:.2} ms, p99 {:.2} ms | {:.0} pages/s, p99 {:.2} ms | {} |", s.rate, s.p50_ms, s.p99_ms, f.rate, f.p99_ms, ratio(s.rate, f.rate));
+    }
+    if let (Some(e), Some(g)) = (at(&r.post_many, hi), r.flat_post) {
+        println!("| PostMessage C={hi} p50 / p99, empty → +{} stored | {:.2} / {:.2} ms → {:.2} / {:.2} ms | | {} / {} |", config.preload, e.p50_ms, e.p99_ms, g.p50_ms, g.p99_ms, ratio(g.p50_ms, e.p50_ms), ratio(g.p99_ms, e.p99_ms));
+    }
+    if let (Some(e), Some(g)) = (at(&r.history, hi), r.flat_history) {
+        println!("| ListMessages C={hi} p50 / p99, empty → +{} stored | {:.2} / {:.2} ms → {:.2} / {:.2} ms | | {} / {} |", config.preload, e.p50_ms, e.p99_ms, g.p50_ms, g.p99_ms, ratio(g.p50_ms, e.p50_ms), ratio(g.p99_ms, e.p99_ms));
+    }
+    if let Some((n, longest, worst)) = r.checkpoint {
+        println!("| worst write latency during a WAL checkpoint ({n} checkpoints, longest {longest:.1} ms) | {worst:.2} ms | | |");
+    }
+    if let (Some(w), Some(h)) = (r.rss_write_mib, r.rss_history_mib) {
+        println!("| server RSS (peak), posting / history | {w:.0} MiB / {h:.0} MiB | | |");
+    }
+}
+
+/// A reqwest client for the webhook scenarios (setup calls, the posting of each phase).
 struct Target {
     base: String,
     auth: String,
@@ -73,7 +600,7 @@ impl Stats {
         let pct = |p: f64| if n == 0 { 0.0 } else { self.latencies_us[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0 };
         let rate = n as f64 / self.elapsed.as_secs_f64();
         println!(
-            "{label:<44} {rate:>9.0} {unit}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   errors {}",
+            "{label:<48} {rate:>9.0} {unit}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   errors {}",
             pct(0.50),
             pct(0.99),
             pct(1.0),
@@ -102,7 +629,8 @@ impl Target {
     }
 }
 
-/// Runs `total` requests with `concurrency` workers; `request(i)` performs the i-th.
+/// Runs `total` requests with `concurrency` workers; `request(i)` performs the i-th
+/// (the webhook scenarios' reqwest posting).
 async fn drive<F, Fut>(total: usize, concurrency: usize, request: F) -> Stats
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -145,114 +673,6 @@ where
     }
     stats.elapsed = started.elapsed();
     stats
-}
-
-pub async fn run(config: BenchConfig) -> Result<(), String> {
-    if let Some(bad) = config.scenarios.iter().find(|s| !["messages", "webhooks"].contains(&s.as_str())) {
-        return Err(format!("unknown scenario {bad:?} (known: messages, webhooks)"));
-    }
-    let dir = std::env::temp_dir().join(format!("sunbeam-bench-{}", crate::domain::ids::new_id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let url = config.database_url.clone().unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
-    let mut serve = ServeConfig::for_database(&url, dir.clone());
-    // The webhook backlog scenario holds the receiver's answers while it posts; a target
-    // that answers within 5 minutes is not a failure here.
-    serve.webhook_timeout_ms = 300_000;
-    let server = Server::build(&serve).await?;
-    let Bootstrap::Created { id, secret } = bootstrap(&server.store, &serve).await? else {
-        return Err("the benchmark needs an empty store".into());
-    };
-    let addr = server.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    println!("sunbeam bench: server on http://{addr}, store {url}, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().map_err(|e| e.to_string())?;
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")));
-    let mut target = Target { base: format!("http://{addr}"), auth, app_id: String::new(), http };
-    let app = target.call(reqwest::Method::POST, "/v2/apps", Some(json!({"displayName": "bench"}))).await?;
-    target.app_id = app["app"]["id"].as_str().unwrap_or_default().to_string();
-    let user = target.call(reqwest::Method::POST, &format!("/v2/apps/{}/users", target.app_id), Some(json!({"externalId": "bench-user"}))).await?;
-    let user_id = user["user"]["id"].as_str().unwrap_or_default().to_string();
-    let target = Arc::new(target);
-
-    if config.scenarios.iter().any(|s| s == "messages") {
-        message_scenarios(&config, &target, &user_id).await?;
-    }
-    if config.scenarios.iter().any(|s| s == "webhooks") {
-        webhooks::run(&config, &target).await?;
-    }
-    let _ = stop.send(());
-    let _ = handle.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
-}
-
-/// Posting (one and many conversations) and history paging.
-async fn message_scenarios(config: &BenchConfig, target: &Arc<Target>, user_id: &str) -> Result<(), String> {
-
-    let message = |text: String| json!({"author": {"type": "business", "displayName": "Bench"}, "content": {"type": "text", "text": text}});
-    for &c in &config.concurrency {
-        let conversation = target.new_conversation(user_id).await?;
-        let t = target.clone();
-        let path = format!("/v2/apps/{}/conversations/{conversation}/messages", t.app_id);
-        let mut stats = drive(config.messages, c, move |i| {
-            let (t, path) = (t.clone(), path.clone());
-            async move { t.call(reqwest::Method::POST, &path, Some(message(format!("message {i}")))).await.map(|_| ()) }
-        })
-        .await;
-        stats.report(&format!("post, one conversation, concurrency {c}"), "msgs");
-    }
-    for &c in &config.concurrency {
-        let mut conversations = Vec::new();
-        for _ in 0..config.conversations {
-            conversations.push(target.new_conversation(user_id).await?);
-        }
-        let paths: Arc<Vec<String>> = Arc::new(conversations.iter().map(|id| format!("/v2/apps/{}/conversations/{id}/messages", target.app_id)).collect());
-        let t = target.clone();
-        let mut stats = drive(config.messages, c, move |i| {
-            let (t, paths) = (t.clone(), paths.clone());
-            async move { t.call(reqwest::Method::POST, &paths[i % paths.len()], Some(message(format!("message {i}")))).await.map(|_| ()) }
-        })
-        .await;
-        stats.report(&format!("post, {} conversations, concurrency {c}", config.conversations), "msgs");
-    }
-    // History: page back through the first conversation (which now holds `messages`).
-    let conversation = {
-        let list = target.call(reqwest::Method::GET, &format!("/v2/apps/{}/conversations?filter[userId]={user_id}&page[size]=1", target.app_id), None).await?;
-        list["conversations"][0]["id"].as_str().unwrap_or_default().to_string()
-    };
-    let list_path = format!("/v2/apps/{}/conversations/{conversation}/messages", target.app_id);
-    let pages = (config.messages / 100).max(1);
-    let cursors: Arc<Vec<String>> = {
-        let mut cursors = vec![String::new()];
-        let mut next = target.call(reqwest::Method::GET, &list_path, None).await?;
-        while let Some(before) = next["meta"]["beforeCursor"].as_str() {
-            cursors.push(before.to_string());
-            next = target.call(reqwest::Method::GET, &format!("{list_path}?page[before]={before}"), None).await?;
-        }
-        Arc::new(cursors)
-    };
-    for &c in &config.concurrency {
-        let (t, path, cursors) = (target.clone(), list_path.clone(), cursors.clone());
-        let mut stats = drive(pages.max(cursors.len()) * 4, c, move |i| {
-            let (t, path, cursors) = (t.clone(), path.clone(), cursors.clone());
-            async move {
-                let cursor = &cursors[i % cursors.len()];
-                let url = if cursor.is_empty() { path } else { format!("{path}?page[before]={cursor}") };
-                let page = t.call(reqwest::Method::GET, &url, None).await?;
-                if page["messages"].as_array().map_or(0, Vec::len) == 0 {
-                    return Err("empty page".into());
-                }
-                Ok(())
-            }
-        })
-        .await;
-        stats.report(&format!("history pages of 100, concurrency {c}"), "pages");
-    }
-    Ok(())
 }
 
 /// Webhook scenarios: a receiver in this process, a custom integration whose webhook

@@ -16,6 +16,14 @@ enum Command {
     Serve(ServeConfig),
     /// Benchmark: post messages, page history and deliver webhooks against a fresh server; print throughput and latency.
     Bench(sunbeam::bench::BenchConfig),
+    /// The benchmark's floor probes as a server of their own (started by `bench`).
+    #[command(hide = true)]
+    BenchFloor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
     /// Manage account keys (operators).
     AccountKeys {
         #[command(subcommand)]
@@ -103,6 +111,7 @@ async fn main() {
         Command::Webhooks { action, config } => webhooks(action, config).await,
         Command::OauthClients { action, config } => oauth_clients(action, config).await,
         Command::Bench(config) => sunbeam::bench::run(config).await,
+        Command::BenchFloor { listen, dir } => sunbeam::bench::serve_floor(&listen, dir).await,
     };
     if let Err(e) = outcome {
         eprintln!("sunbeam: {e}");

@@ -199,3 +199,114 @@ async fn locked_at_the_limit(store: &Store) {
 }
 
 story!(message_limit, locked_at_the_limit, limits = StoreLimits { max_messages_per_conversation: 3, ..StoreLimits::default() });
+
+/// Under concurrency, with refusals mixed into the same group commits (a full
+/// conversation, an unknown one, a non-participant author) and other writes that fail
+/// after their savepoint: every acknowledged message is in its conversation's history
+/// once, each conversation's history and its outbox events are in one order, nothing
+/// refused left a message, an event or an unread count behind, and the unread counts are
+/// what the history says.
+async fn concurrent_mixed(store: &Store) {
+    let (app, ann, full) = setup(store).await;
+    let bob = store.create_user(&app, new_user(new_id(), now_ms(), json!({"externalId": "bob"}), false).unwrap()).await.unwrap().id;
+    let (open, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
+    let open = open.id;
+    #[derive(Debug)]
+    enum Kind {
+        Full,
+        Open,
+        OpenByAnn,
+        Unknown,
+        Outsider,
+        DupUser,
+    }
+    let mut tasks = Vec::new();
+    for i in 0..300usize {
+        let (store, app, full, open, bob) = (store.clone(), app.clone(), full.clone(), open.clone(), bob.clone());
+        tasks.push(tokio::spawn(async move {
+            let kind = match i % 10 {
+                0..=4 => Kind::Full,
+                5 => Kind::Open,
+                6 => Kind::OpenByAnn,
+                7 => Kind::Unknown,
+                8 => Kind::Outsider,
+                _ => Kind::DupUser,
+            };
+            let label = i.to_string();
+            let r = match kind {
+                Kind::Full => store.post_message(&app, &full, business(&label), source()).await.map(|_| ()),
+                Kind::Open => store.post_message(&app, &open, business(&label), source()).await.map(|_| ()),
+                Kind::OpenByAnn => store.post_message(&app, &open, text(json!({"type": "user", "userExternalId": "ann"}), &label), source()).await.map(|_| ()),
+                Kind::Unknown => store.post_message(&app, &new_id(), business(&label), source()).await.map(|_| ()),
+                Kind::Outsider => store.post_message(&app, &open, text(json!({"type": "user", "userId": bob}), &label), source()).await.map(|_| ()),
+                Kind::DupUser => store.create_user(&app, new_user(new_id(), now_ms(), json!({"externalId": "bob"}), false).unwrap()).await.map(|_| ()),
+            };
+            (i, kind, r)
+        }));
+    }
+    let outcomes: Vec<_> = futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap()).collect();
+    let (mut full_ok, mut open_ok, mut by_ann) = (Vec::new(), Vec::new(), 0);
+    for (i, kind, r) in &outcomes {
+        match kind {
+            Kind::Full => match r {
+                Ok(()) => full_ok.push(i.to_string()),
+                Err(StoreError::Domain(DomainError::Locked(_))) => {}
+                other => panic!("{i}: {other:?}"),
+            },
+            Kind::Open | Kind::OpenByAnn => {
+                assert!(r.is_ok(), "{i}: {r:?}");
+                open_ok.push(i.to_string());
+                if matches!(kind, Kind::OpenByAnn) {
+                    by_ann += 1;
+                }
+            }
+            Kind::Unknown => assert!(is_not_found(r, Resource::Conversation), "{i}: {r:?}"),
+            Kind::Outsider => assert!(is_rule(r), "{i}: {r:?}"),
+            Kind::DupUser => assert!(matches!(r, Err(StoreError::Domain(DomainError::Conflict(_)))), "{i}: {r:?}"),
+        }
+    }
+    assert_eq!(full_ok.len(), 100, "the limit admits exactly 100 of 150");
+    // History: everything acknowledged, once, nothing else; events in the history's order.
+    let all_pages = |conv: String| {
+        let store = store.clone();
+        let app = app.clone();
+        async move {
+            let mut page = store.list_messages(&app, &conv, &MessageCursor::Newest).await.unwrap();
+            let mut all = texts(&page);
+            while let Some(before) = page.before_cursor.clone() {
+                page = store.list_messages(&app, &conv, &MessageCursor::Before(before)).await.unwrap();
+                all.splice(0..0, texts(&page));
+            }
+            all
+        }
+    };
+    let (full_history, open_history) = (all_pages(full.clone()).await, all_pages(open.clone()).await);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(full_history.clone()), sorted(full_ok));
+    assert_eq!(sorted(open_history.clone()), sorted(open_ok));
+    let events = store.events_after(&app, 0, 100_000).await.unwrap();
+    let in_outbox = |conv: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.trigger() == Trigger::ConversationMessage)
+            .map(crate::payload_of)
+            .filter(|p| p["conversation"]["id"] == conv)
+            .map(|p| p["message"]["content"]["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(in_outbox(&full), full_history, "one order for history and outbox");
+    assert_eq!(in_outbox(&open), open_history, "one order for history and outbox");
+    // Unread: Ann has read what she wrote, not the business's messages.
+    let page = sunbeam::domain::pagination::PageRequest::parse(None, None, None).unwrap();
+    let unread = |conv: String| {
+        let (store, app, ann, page) = (store.clone(), app.clone(), ann.clone(), page.clone());
+        async move { store.list_participants(&app, &conv, &page).await.unwrap().items.into_iter().find(|p| p.user_id == ann).unwrap().unread_count }
+    };
+    assert_eq!(unread(full.clone()).await, 100);
+    assert_eq!(unread(open.clone()).await, open_history.len() as i64 - by_ann);
+}
+
+story!(concurrent_posts_with_refusals_keep_history_outbox_and_unread_exact, concurrent_mixed, limits = StoreLimits { max_messages_per_conversation: 100, ..StoreLimits::default() });
