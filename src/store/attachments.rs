@@ -132,7 +132,7 @@ impl Store {
     /// uploads interrupted before `stale_before` (epoch ms).
     pub async fn attachments_to_sweep(&self, stale_before: i64, limit: i64) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sql::query_as(
-            "SELECT id FROM attachments WHERE state = 'doomed' OR (state = 'uploading' AND state_at < $1) ORDER BY state_at LIMIT $2",
+            "SELECT id FROM attachments WHERE state <> 'ready' AND (state = 'doomed' OR (state = 'uploading' AND state_at < $1)) LIMIT $2",
         )
         .bind(stale_before)
         .bind(limit)
