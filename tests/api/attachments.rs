@@ -675,3 +675,36 @@ async fn attachments_live_in_an_s3_bucket_when_one_is_configured() {
     let big_id = big_url.rsplit('/').nth(1).unwrap();
     assert_eq!(listing, vec![format!("media/{big_id}")], "only big.bin is left");
 }
+
+#[tokio::test]
+async fn an_upload_interrupted_by_a_crash_is_swept_after_an_hour() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    // What a crash mid-upload leaves: an `uploading` row and a partial file.
+    let stuck = sunbeam::domain::attachment::Attachment {
+        id: sunbeam::domain::ids::new_id(),
+        app_id: app_id.clone(),
+        name: "half.bin".into(),
+        media_type: "application/octet-stream".into(),
+        size: 0,
+        for_message: false,
+        conversation_id: None,
+        message_id: None,
+        user_id: None,
+        state: sunbeam::domain::attachment::AttachmentState::Uploading,
+        created_at: sunbeam::domain::time::now_ms(),
+    };
+    app.store.begin_attachment(&stuck).await.unwrap();
+    std::fs::create_dir_all(app.data_dir().join("attachments")).unwrap();
+    std::fs::write(app.data_dir().join("attachments").join(format!("{}.part", stuck.id)), b"half").unwrap();
+    assert_eq!(fetch(&app, &format!("{}/attachments/{}/half.bin", app.base, stuck.id)).await.0, 404, "never served");
+
+    let storage = sunbeam::attachments::local::LocalStorage::new(app.data_dir().join("attachments"));
+    let attachments = sunbeam::attachments::Attachments::new(app.store.clone(), std::sync::Arc::new(storage));
+    let now = sunbeam::domain::time::now_ms();
+    assert_eq!(attachments.sweep_once(now).await.unwrap(), 0, "an upload in progress is left alone");
+    assert_eq!(objects(&app).len(), 1);
+    assert_eq!(attachments.sweep_once(now + sunbeam::domain::attachment::STALE_UPLOAD_MS + 1000).await.unwrap(), 1);
+    assert!(objects(&app).is_empty());
+    assert!(app.store.get_attachment(&stuck.id).await.unwrap().is_none());
+}
