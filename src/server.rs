@@ -113,6 +113,11 @@ impl Server {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let attachments = crate::attachments::Attachments::from_config(&config.attachments, &config.data_dir, store.clone())?;
         tracing::info!(storage = %attachments.storage().describe(), "attachments");
+        match attachments.import_legacy().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "attachments: recorded the files stored before attachments had rows"),
+            Err(e) => return Err(format!("cannot record the attachments stored before rows: {e}")),
+        }
         let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }

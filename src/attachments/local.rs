@@ -1,6 +1,11 @@
 //! Attachment objects as files of one folder, `{root}/{id}` (ids are 24 hex characters,
 //! checked, so a key can never name a path outside the folder). A file is written as
 //! `{id}.part`, flushed to disk, then renamed: an object exists whole or not at all.
+//!
+//! Files stored before attachments had rows in the store are in the legacy layout,
+//! `{root}/{id}/data` beside `{root}/{id}/meta` (media type, name, owner app, one a
+//! line). They stay where they are: [`LocalStorage::legacy_files`] describes them once so
+//! that rows can be made for them, and reading and deleting find them there.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -11,7 +16,11 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{AttachmentError, ByteStream, Storage, Upload};
+use crate::domain::attachment::{sanitize_name, Attachment, AttachmentState};
 use crate::domain::ids::is_id;
+
+/// Written once the legacy files have been described and recorded.
+const LEGACY_IMPORTED: &str = ".legacy-imported";
 
 /// Bytes read from a file per chunk served.
 const READ_CHUNK: usize = 64 * 1024;
@@ -37,6 +46,65 @@ impl LocalStorage {
 
     fn checked(&self, key: &str) -> io::Result<PathBuf> {
         self.path_of(key).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "an attachment key is an id"))
+    }
+
+    /// The file holding the object `key`: `{id}`, or `{id}/data` in the legacy layout.
+    async fn object_path(&self, key: &str) -> io::Result<PathBuf> {
+        let path = self.checked(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_dir() => Ok(path.join("data")),
+            _ => Ok(path),
+        }
+    }
+
+    /// The files of the legacy layout, as ready attachments (the owner is `""` for files
+    /// from before owners were recorded: no app can delete those). Empty once
+    /// [`LocalStorage::legacy_recorded`] has been called.
+    pub async fn legacy_files(&self) -> io::Result<Vec<Attachment>> {
+        if tokio::fs::metadata(self.root.join(LEGACY_IMPORTED)).await.is_ok() {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        let mut dir = match tokio::fs::read_dir(&self.root).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = dir.next_entry().await? {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !is_id(&id) || !entry.file_type().await?.is_dir() {
+                continue;
+            }
+            let (Ok(meta), Ok(data)) = (tokio::fs::read_to_string(entry.path().join("meta")).await, tokio::fs::metadata(entry.path().join("data")).await) else {
+                continue;
+            };
+            let mut lines = meta.lines();
+            let (Some(media_type), Some(name)) = (lines.next(), lines.next()) else { continue };
+            if sanitize_name(name) != name {
+                continue;
+            }
+            let created_at = i64::from_str_radix(&id[..12], 16).unwrap_or(0);
+            found.push(Attachment {
+                id,
+                app_id: lines.next().unwrap_or("").to_string(),
+                name: name.to_string(),
+                media_type: media_type.to_string(),
+                size: data.len(),
+                for_message: false,
+                conversation_id: None,
+                message_id: None,
+                user_id: None,
+                state: AttachmentState::Ready,
+                created_at,
+            });
+        }
+        Ok(found)
+    }
+
+    /// Every legacy file has its row: [`LocalStorage::legacy_files`] need not look again.
+    pub async fn legacy_recorded(&self) -> io::Result<()> {
+        tokio::fs::create_dir_all(&self.root).await?;
+        tokio::fs::write(self.root.join(LEGACY_IMPORTED), b"").await
     }
 }
 
@@ -72,7 +140,7 @@ impl Storage for LocalStorage {
     }
 
     async fn get(&self, key: &str, start: u64, end: u64) -> io::Result<ByteStream> {
-        let mut file = tokio::fs::File::open(self.checked(key)?).await?;
+        let mut file = tokio::fs::File::open(self.object_path(key).await?).await?;
         file.seek(SeekFrom::Start(start)).await?;
         let remaining = end.saturating_sub(start);
         let stream = futures::stream::try_unfold((file, remaining), |(mut file, remaining)| async move {
@@ -93,18 +161,31 @@ impl Storage for LocalStorage {
 
     async fn delete(&self, key: &str) -> io::Result<()> {
         let path = self.checked(key)?;
-        for p in [path.with_extension("part"), path] {
-            match tokio::fs::remove_file(&p).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+        if tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
+            // The legacy layout: `meta` first, as it was written last.
+            for p in [path.join("meta"), path.join("data")] {
+                remove_if_there(&p).await?;
             }
+            return match tokio::fs::remove_dir(&path).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        for p in [path.with_extension("part"), path] {
+            remove_if_there(&p).await?;
         }
         Ok(())
     }
 
     fn describe(&self) -> String {
         format!("folder {}", self.root.display())
+    }
+}
+
+async fn remove_if_there(path: &Path) -> io::Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -76,16 +76,37 @@ pub trait Storage: Send + Sync + 'static {
 pub struct Attachments {
     store: Store,
     storage: Arc<dyn Storage>,
+    /// The local folder, whose legacy files get rows at start-up.
+    local: Option<local::LocalStorage>,
 }
 
 impl Attachments {
     pub fn new(store: Store, storage: Arc<dyn Storage>) -> Self {
-        Attachments { store, storage }
+        Attachments { store, storage, local: None }
+    }
+
+    /// Over a local folder, including the files it holds in the legacy layout.
+    pub fn local(store: Store, folder: local::LocalStorage) -> Self {
+        Attachments { store, storage: Arc::new(folder.clone()), local: Some(folder) }
+    }
+
+    /// Gives the local folder's legacy files (stored before attachments had rows) their
+    /// rows, once; they are then served, deleted and swept like any other. Returns how
+    /// many were found.
+    pub async fn import_legacy(&self) -> Result<usize, AttachmentError> {
+        let Some(folder) = &self.local else { return Ok(0) };
+        let files = folder.legacy_files().await?;
+        for a in &files {
+            self.store.import_attachment(a).await?;
+        }
+        folder.legacy_recorded().await?;
+        Ok(files.len())
     }
 
     /// The backend the configuration names: S3 when a bucket is set, else the local folder.
     pub fn from_config(config: &AttachmentsConfig, data_dir: &std::path::Path, store: Store) -> Result<Self, String> {
         let storage: Arc<dyn Storage> = match &config.s3_bucket {
+            None => return Ok(Attachments::local(store, local::LocalStorage::new(config.dir.clone().unwrap_or_else(|| data_dir.join("attachments"))))),
             Some(bucket) => Arc::new(s3::S3Storage::new(&s3::S3Settings {
                 bucket: bucket.clone(),
                 endpoint: config.s3_endpoint.clone(),
@@ -94,7 +115,6 @@ impl Attachments {
                 secret_access_key: config.s3_secret_access_key.clone(),
                 prefix: config.s3_prefix.clone(),
             })?),
-            None => Arc::new(local::LocalStorage::new(config.dir.clone().unwrap_or_else(|| data_dir.join("attachments")))),
         };
         Ok(Attachments::new(store, storage))
     }

@@ -67,6 +67,33 @@ impl Store {
         .await
     }
 
+    /// Records a file stored before attachments had rows (`crate::attachments::local`'s
+    /// legacy layout) as `ready`; a row that exists already is kept.
+    pub async fn import_attachment(&self, a: &Attachment) -> StoreResult<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            Box::pin(async move {
+                sql::query(format!("INSERT INTO attachments ({COLUMNS}, state_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING"))
+                    .bind(&a.id)
+                    .bind(&a.app_id)
+                    .bind(&a.name)
+                    .bind(&a.media_type)
+                    .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+                    .bind(i64::from(a.for_message))
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(AttachmentState::Ready.as_str())
+                    .bind(a.created_at)
+                    .bind(a.created_at)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// The upload's bytes are stored: it becomes `ready`. Fails (404 app) when its owner
     /// went away meanwhile; the row is then `doomed` and swept.
     pub async fn finish_attachment(&self, id: &str, media_type: &str, size: u64) -> StoreResult<Attachment> {
@@ -132,7 +159,7 @@ impl Store {
     /// uploads interrupted before `stale_before` (epoch ms).
     pub async fn attachments_to_sweep(&self, stale_before: i64, limit: i64) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sql::query_as(
-            "SELECT id FROM attachments WHERE state = 'doomed' OR (state = 'uploading' AND state_at < $1) ORDER BY state_at LIMIT $2",
+            "SELECT id FROM attachments WHERE state <> 'ready' AND (state = 'doomed' OR (state = 'uploading' AND state_at < $1)) LIMIT $2",
         )
         .bind(stale_before)
         .bind(limit)

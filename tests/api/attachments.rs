@@ -241,7 +241,8 @@ async fn an_attachment_is_deleted_by_its_media_url_and_only_by_its_app() {
 
 fn objects(app: &TestApp) -> Vec<String> {
     match std::fs::read_dir(app.data_dir().join("attachments")) {
-        Ok(dir) => dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        // Not the `.legacy-imported` marker.
+        Ok(dir) => dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| !n.starts_with('.')).collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -674,4 +675,76 @@ async fn attachments_live_in_an_s3_bucket_when_one_is_configured() {
     let listing: Vec<_> = bucket_client.list(None).map(|o| o.unwrap().location.to_string()).collect().await;
     let big_id = big_url.rsplit('/').nth(1).unwrap();
     assert_eq!(listing, vec![format!("media/{big_id}")], "only big.bin is left");
+}
+
+#[tokio::test]
+async fn an_upload_interrupted_by_a_crash_is_swept_after_an_hour() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    // What a crash mid-upload leaves: an `uploading` row and a partial file.
+    let stuck = sunbeam::domain::attachment::Attachment {
+        id: sunbeam::domain::ids::new_id(),
+        app_id: app_id.clone(),
+        name: "half.bin".into(),
+        media_type: "application/octet-stream".into(),
+        size: 0,
+        for_message: false,
+        conversation_id: None,
+        message_id: None,
+        user_id: None,
+        state: sunbeam::domain::attachment::AttachmentState::Uploading,
+        created_at: sunbeam::domain::time::now_ms(),
+    };
+    app.store.begin_attachment(&stuck).await.unwrap();
+    std::fs::create_dir_all(app.data_dir().join("attachments")).unwrap();
+    std::fs::write(app.data_dir().join("attachments").join(format!("{}.part", stuck.id)), b"half").unwrap();
+    assert_eq!(fetch(&app, &format!("{}/attachments/{}/half.bin", app.base, stuck.id)).await.0, 404, "never served");
+
+    let storage = sunbeam::attachments::local::LocalStorage::new(app.data_dir().join("attachments"));
+    let attachments = sunbeam::attachments::Attachments::new(app.store.clone(), std::sync::Arc::new(storage));
+    let now = sunbeam::domain::time::now_ms();
+    assert_eq!(attachments.sweep_once(now).await.unwrap(), 0, "an upload in progress is left alone");
+    assert_eq!(objects(&app).len(), 1);
+    assert_eq!(attachments.sweep_once(now + sunbeam::domain::attachment::STALE_UPLOAD_MS + 1000).await.unwrap(), 1);
+    assert!(objects(&app).is_empty());
+    assert!(app.store.get_attachment(&stuck.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn files_stored_before_attachments_had_rows_are_still_served_and_deletable() {
+    let app = TestApp::spawn().await;
+    let app_id = app.create_app("Files").await;
+    // The first local store's layout: `{id}/data` and `{id}/meta` (type, name, owner).
+    let root = app.data_dir().join("attachments");
+    let _ = std::fs::remove_file(root.join(".legacy-imported"));
+    let (owned, ownerless) = (sunbeam::domain::ids::new_id(), sunbeam::domain::ids::new_id());
+    for (id, meta) in [(&owned, format!("image/png\nold.png\n{app_id}\n")), (&ownerless, "text/plain\nnotes.txt\n".to_string())] {
+        std::fs::create_dir_all(root.join(id)).unwrap();
+        std::fs::write(root.join(id).join("data"), PNG).unwrap();
+        std::fs::write(root.join(id).join("meta"), meta).unwrap();
+    }
+    // What start-up does.
+    let attachments = sunbeam::attachments::Attachments::local(app.store.clone(), sunbeam::attachments::local::LocalStorage::new(root.clone()));
+    assert_eq!(attachments.import_legacy().await.unwrap(), 2);
+    assert_eq!(attachments.import_legacy().await.unwrap(), 0, "once");
+
+    let url = format!("{}/attachments/{owned}/old.png", app.base);
+    let (status, ct, bytes) = fetch(&app, &url).await;
+    assert_eq!((status, ct.as_str(), bytes.as_slice()), (200, "image/png", PNG));
+    let res = app.http.get(&url).header("range", "bytes=2-4").send().await.unwrap();
+    assert_eq!(res.bytes().await.unwrap().as_ref(), &PNG[2..5]);
+    assert_eq!(fetch(&app, &format!("{}/attachments/{ownerless}/notes.txt", app.base)).await.0, 200);
+    // A message that references it gets its type and size.
+    let user = app.create_user(&app_id, Some("ann")).await;
+    let conversation = conversation_of(&app, &app_id, &user).await;
+    let m = post_media(&app, &app_id, &conversation, "image", &url, business()).await;
+    assert_eq!(m["content"]["mediaSize"], PNG.len());
+
+    let (status, _) = app.account("POST", &format!("/v2/apps/{app_id}/attachments/remove"), Some(json!({"mediaUrl": url}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetch(&app, &url).await.0, 404);
+    assert!(!root.join(&owned).exists(), "its folder is gone");
+    // No app owns the other one.
+    let (status, _) = app.account("POST", &format!("/v2/apps/{app_id}/attachments/remove"), Some(json!({"mediaUrl": format!("{}/attachments/{ownerless}/notes.txt", app.base)}))).await;
+    assert_eq!(status, 404);
 }
