@@ -1,9 +1,18 @@
-//! Configuration, from one place: command-line flags, each with an environment variable,
-//! each with a documented default (see README "Configuration").
+//! Configuration, from one place: every setting is one field of [`ServeConfig`], with a
+//! flag, an environment variable and a documented default (README "Configuration"), and
+//! may also be given in a TOML file (`--config PATH` or `SUNBEAM_CONFIG`) under the
+//! field's name. Precedence: flag, then environment, then file, then the default.
+//!
+//! Adding a setting is a field here (with its `#[arg(long, env = …)]`), its value in
+//! [`ServeConfig::for_database`], a line in [`ServeConfig::validate`] when some values
+//! are wrong, and a README row (a test checks every setting has one). The file needs no
+//! code of its own: [`apply_file`] reads it through the same clap definitions, so a file
+//! value is parsed exactly as the flag would be.
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -60,6 +69,15 @@ pub struct ServeConfig {
     /// (LISTEN/NOTIFY); the poll is the fallback while that signal is down.
     #[arg(long, env = "SUNBEAM_REALTIME_POLL_MS", default_value_t = 500)]
     pub realtime_poll_ms: u64,
+
+    /// Log lines as `text` (for people) or `json` (one object per line, for collectors).
+    #[arg(long, env = "SUNBEAM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Which log lines to keep: a tracing `EnvFilter` (`sunbeam=debug` adds a line per
+    /// request, with its id).
+    #[arg(long, env = "SUNBEAM_LOG", default_value = "sunbeam=info,warn")]
+    pub log: String,
 
     /// Widget development: serve `messenger.js` (and its map) from this folder when the
     /// file is there, instead of the bundle compiled into the binary (web/bundle/).
@@ -120,8 +138,235 @@ impl ServeConfig {
             webhook_timeout_ms: 20_000,
             webhook_retry_delays_ms: vec![60_000, 120_000, 240_000, 480_000],
             realtime_poll_ms: 500,
+            log_format: LogFormat::Text,
+            log: "sunbeam=info,warn".into(),
             web_dir: None,
             attachments: AttachmentsConfig { s3_region: "us-east-1".into(), s3_prefix: "attachments/".into(), ..AttachmentsConfig::default() },
+        }
+    }
+
+    /// Refuses values no part of the server could work with, naming the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting: &'static str, problem: String| Err(ConfigError { setting, problem });
+        if !self.listen.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
+            return bad("listen", format!("{:?} is not HOST:PORT", self.listen));
+        }
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return bad("database_url", "must start with sqlite:// or postgres://".into());
+        }
+        if let Some(k) = &self.master_key {
+            let k = k.trim();
+            if k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return bad("master_key", "must be 64 hex characters (32 bytes)".into());
+            }
+        }
+        if let Some(u) = &self.public_url {
+            if !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+                return bad("public_url", format!("{u:?} is not an http(s) URL"));
+            }
+        }
+        match (&self.account_key_id, &self.account_key_secret) {
+            (Some(id), Some(secret)) => {
+                if !id.starts_with("act_") {
+                    return bad("account_key_id", "must start with act_".into());
+                }
+                if secret.len() < 16 {
+                    return bad("account_key_secret", "must be at least 16 characters".into());
+                }
+            }
+            (Some(_), None) => return bad("account_key_secret", "is needed with account_key_id".into()),
+            (None, Some(_)) => return bad("account_key_id", "is needed with account_key_secret".into()),
+            (None, None) => {}
+        }
+        if self.max_messages_per_conversation < 1 {
+            return bad("max_messages_per_conversation", "must be at least 1".into());
+        }
+        if self.webhook_timeout_ms < 1 {
+            return bad("webhook_timeout_ms", "must be at least 1".into());
+        }
+        if self.webhook_retry_delays_ms.contains(&0) {
+            return bad("webhook_retry_delays_ms", "each wait must be at least 1 ms".into());
+        }
+        if self.realtime_poll_ms < 1 {
+            return bad("realtime_poll_ms", "must be at least 1".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log) {
+            return bad("log", format!("{:?} is not a log filter: {e}", self.log));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting with a value that cannot work: which setting (its name in the file; the
+/// flag and variable are derived from it), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flag = self.setting.replace('_', "-");
+        let env = format!("SUNBEAM_{}", self.setting.to_ascii_uppercase());
+        write!(f, "invalid setting `{}` (--{flag}, {env}): {}", self.setting, self.problem)
+    }
+}
+
+/// The settings file named on the command line (`--config PATH`, `--config=PATH`) or
+/// by `SUNBEAM_CONFIG`, parsed; None when there is none. Read before clap parses the
+/// rest, because its values become clap's defaults.
+pub fn file_from_args(args: &[std::ffi::OsString]) -> Result<Option<(PathBuf, toml::Table)>, String> {
+    let mut path = std::env::var_os("SUNBEAM_CONFIG").filter(|p| !p.is_empty()).map(PathBuf::from);
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            path = it.next().map(PathBuf::from);
+        } else if let Some(p) = a.strip_prefix("--config=") {
+            path = Some(PathBuf::from(p));
+        }
+    }
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| format!("the config file {} is not valid TOML: {e}", path.display()))?;
+    Ok(Some((path, table)))
+}
+
+/// Makes each setting of `file` the default of its argument in every subcommand of `cmd`
+/// that has it (flags and environment variables still win). Refuses, naming it, a
+/// setting that does not exist or whose value the flag would refuse.
+pub fn apply_file(mut cmd: clap::Command, path: &Path, file: &toml::Table) -> Result<clap::Command, String> {
+    let settings = ServeConfig::augment_args(clap::Command::new("settings"));
+    for (key, value) in file {
+        let id = key.replace('-', "_");
+        let Some(arg) = settings.get_arguments().find(|a| a.get_id().as_str() == id && a.get_long().is_some()) else {
+            let known: Vec<&str> = settings.get_arguments().filter(|a| a.get_long().is_some()).map(|a| a.get_id().as_str()).collect();
+            return Err(format!("{}: unknown setting `{key}` (known: {})", path.display(), known.join(", ")));
+        };
+        let values: Vec<String> = match value {
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Option<_>>(),
+            v => scalar(v).map(|s| vec![s]),
+        }
+        .ok_or_else(|| format!("{}: setting `{key}` must be a string, number or boolean (or a list of them)", path.display()))?;
+        // Parsed as the flag would be, alone, so the error is this value's.
+        let long = arg.get_long().unwrap_or_default();
+        let probe = clap::Command::new("sunbeam").no_binary_name(true).arg(arg.clone().required(false));
+        for v in &values {
+            if let Err(e) = probe.clone().try_get_matches_from([OsStr::new(&format!("--{long}={v}"))]) {
+                let why = e.to_string();
+                let why = why.lines().next().unwrap_or("").trim_start_matches("error: ");
+                return Err(format!("{}: invalid setting `{key}` = {v:?}: {why}", path.display()));
+            }
+        }
+        let values: Vec<&'static str> = values.into_iter().map(|v| &*Box::leak(v.into_boxed_str())).collect();
+        let names: Vec<String> = cmd.get_subcommands().filter(|c| c.get_arguments().any(|a| a.get_id().as_str() == id)).map(|c| c.get_name().to_string()).collect();
+        for name in names {
+            let values = values.clone();
+            let id = id.clone();
+            cmd = cmd.mut_subcommand(name, move |c| c.mut_arg(id, move |a| a.default_values(values)));
+        }
+    }
+    Ok(cmd)
+}
+
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{FromArgMatches, Parser, Subcommand};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Cmd,
+    }
+    #[derive(Subcommand)]
+    enum Cmd {
+        Serve(ServeConfig),
+    }
+
+    fn parse(file: &str, args: &[&str]) -> Result<ServeConfig, String> {
+        use clap::CommandFactory;
+        let table: toml::Table = toml::from_str(file).map_err(|e| e.to_string())?;
+        let cmd = apply_file(Cli::command(), Path::new("sunbeam.toml"), &table)?;
+        let m = cmd.try_get_matches_from(std::iter::once("sunbeam").chain(std::iter::once("serve")).chain(args.iter().copied())).map_err(|e| e.to_string())?;
+        let Cmd::Serve(c) = Cli::from_arg_matches(&m).map_err(|e| e.to_string())?.command;
+        Ok(c)
+    }
+
+    #[test]
+    fn the_file_sets_defaults_and_flags_win() {
+        let c = parse("listen = \"0.0.0.0:9000\"\nwebhook_timeout_ms = 5000\nwebhook-public-only = true\nwebhook_retry_delays_ms = [10, 20]\nlog_format = \"json\"\n", &["--webhook-timeout-ms", "7"]).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.webhook_timeout_ms, 7, "the flag wins over the file");
+        assert!(c.webhook_public_only);
+        assert_eq!(c.webhook_retry_delays_ms, vec![10, 20]);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.realtime_poll_ms, 500, "the default where neither says");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_file_value_or_an_unknown_setting_is_refused_by_name() {
+        let e = parse("webhook_timeout_ms = \"soon\"", &[]).err().unwrap();
+        assert!(e.contains("`webhook_timeout_ms`") && e.contains("soon"), "{e}");
+        let e = parse("webhook_timeout = 5", &[]).err().unwrap();
+        assert!(e.contains("unknown setting `webhook_timeout`"), "{e}");
+        let e = parse("log_format = \"xml\"", &[]).err().unwrap();
+        assert!(e.contains("`log_format`"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let base = ServeConfig::for_database("sqlite://x.db", PathBuf::from("."));
+        base.validate().unwrap();
+        type Tweak = Box<dyn Fn(&mut ServeConfig)>;
+        let cases: Vec<(Tweak, &str)> = vec![
+            (Box::new(|c: &mut ServeConfig| c.listen = "nowhere".into()), "listen"),
+            (Box::new(|c: &mut ServeConfig| c.database_url = "mysql://x".into()), "database_url"),
+            (Box::new(|c: &mut ServeConfig| c.master_key = Some("abc".into())), "master_key"),
+            (Box::new(|c: &mut ServeConfig| c.public_url = Some("ftp://x".into())), "public_url"),
+            (Box::new(|c: &mut ServeConfig| c.account_key_id = Some("act_x".into())), "account_key_secret"),
+            (Box::new(|c: &mut ServeConfig| c.webhook_timeout_ms = 0), "webhook_timeout_ms"),
+            (Box::new(|c: &mut ServeConfig| c.log = "sunbeam=loud".into()), "log"),
+        ];
+        for (tweak, setting) in cases {
+            let mut c = base.clone();
+            tweak(&mut c);
+            let e = c.validate().err().unwrap_or_else(|| panic!("{setting} accepted"));
+            assert_eq!(e.setting, setting);
+            assert!(e.to_string().contains(&format!("`{setting}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_setting_is_in_the_readme_with_its_variable() {
+        let readme = include_str!("../README.md");
+        let settings = ServeConfig::augment_args(clap::Command::new("settings"));
+        for a in settings.get_arguments().filter(|a| a.get_long().is_some()) {
+            let env = a.get_env().expect("every setting has a variable").to_string_lossy().to_string();
+            assert!(readme.contains(&format!("`{env}`")), "README's configuration table lacks {env}");
+            assert!(readme.contains(&format!("`{}`", a.get_id())), "README's configuration table lacks the file name `{}`", a.get_id());
         }
     }
 }

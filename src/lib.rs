@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod bench;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -1,4 +1,4 @@
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use sunbeam::config::ServeConfig;
 use sunbeam::server::{bootstrap, open_store, Bootstrap, Server};
@@ -6,6 +6,10 @@ use sunbeam::server::{bootstrap, open_store, Bootstrap, Server};
 #[derive(Parser)]
 #[command(name = "sunbeam", version, about = "Self-hosted messaging server, wire-compatible with Sunshine Conversations v2")]
 struct Cli {
+    /// A TOML file of settings (the names of the README's configuration table); flags
+    /// and environment variables override it.
+    #[arg(long, global = true, env = "SUNBEAM_CONFIG", value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -14,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeConfig),
+    /// Check a deployment: configuration, store, migrations, webhooks, clocks.
+    Doctor(ServeConfig),
     /// Benchmark: post messages, page history and deliver webhooks against a fresh server; print throughput and latency.
     Bench(sunbeam::bench::BenchConfig),
     /// The benchmark's floor probes as a server of their own (started by `bench`).
@@ -99,14 +105,57 @@ enum KeyAction {
     Revoke { id: String },
 }
 
+/// Parses the command line over the settings file's values.
+fn parse() -> Result<Cli, String> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut cmd = Cli::command();
+    if let Some((path, file)) = sunbeam::config::file_from_args(&args)? {
+        cmd = sunbeam::config::apply_file(cmd, &path, &file)?;
+    }
+    let matches = cmd.try_get_matches_from(args).unwrap_or_else(|e| e.exit());
+    Cli::from_arg_matches(&matches).map_err(|e| e.to_string())
+}
+
+fn init_logs(config: Option<&ServeConfig>) {
+    let filter = match config {
+        Some(c) => c.log.clone(),
+        None => std::env::var("SUNBEAM_LOG").unwrap_or_else(|_| "sunbeam=info,warn".into()),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "sunbeam=info,warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.is_some_and(|c| c.log_format == sunbeam::config::LogFormat::Json) {
+        builder.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+}
+
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SUNBEAM_LOG").unwrap_or_else(|_| "sunbeam=info,warn".into()))
-        .init();
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("sunbeam: {e}");
+            std::process::exit(2);
+        }
+    };
+    let config = match &cli.command {
+        Command::Serve(c) | Command::Doctor(c) => Some(c),
+        Command::AccountKeys { config, .. } | Command::OauthClients { config, .. } | Command::Webhooks { config, .. } => Some(config),
+        Command::Bench(_) => None,
+    };
+    init_logs(config);
+    if let Some(c) = config {
+        if let Err(e) = c.validate() {
+            if !matches!(cli.command, Command::Doctor(_)) {
+                eprintln!("sunbeam: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     let outcome = match cli.command {
         Command::Serve(config) => serve(config).await,
+        Command::Doctor(config) => sunbeam::doctor::run(config).await,
         Command::AccountKeys { action, config } => account_keys(action, config).await,
         Command::Webhooks { action, config } => webhooks(action, config).await,
         Command::OauthClients { action, config } => oauth_clients(action, config).await,
@@ -126,6 +175,9 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
         (Some(n), Some(e)) => tracing::warn!(open_files = files.limit, error = %e, "cannot raise the open-files limit; room for about {n} connections"),
         (None, e) => tracing::warn!(error = ?e, "open-files limit unknown"),
     }
+    if let Some(l) = files.limit {
+        sunbeam::metrics::open_files_limit(l);
+    }
     let server = Server::build(&config).await?;
     let addr = server.local_addr();
     match bootstrap(&server.store, &config).await? {
@@ -140,12 +192,7 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
     server.run(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((left, right)) if left.contains("://") => format!("{}://…@{right}", left.split("://").next().unwrap_or("")),
-        _ => url.to_string(),
-    }
-}
+use sunbeam::doctor::redact;
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,8 +1,9 @@
 //! The live fan-out: one task per node reads the event outbox and publishes what the SDKs
 //! should hear to the channels of the users concerned.
 //!
-//! It wakes on [`Store::events_committed`] (commits on this node) and on a slow poll
-//! (commits on other nodes of a PostgreSQL cluster), reads with
+//! It wakes on [`Store::events_committed`] (commits on this node, and on other nodes of a
+//! PostgreSQL cluster through LISTEN/NOTIFY: `store::cluster`) and on a slow poll (the
+//! fallback while that signal is down), reads with
 //! [`Store::events_since`] and keeps its cursor in memory, starting at
 //! [`Store::last_event_seq`]: delivery is live, not a replay (the SDKs refetch history
 //! when their transport comes up). Events are published in the order they become visible,

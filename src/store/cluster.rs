@@ -28,6 +28,9 @@ use super::{sql, Dialect, Store};
 /// The notification channel every node listens on.
 pub const CHANNEL: &str = "sunbeam_events";
 
+/// The `application_name` of each node's listening connection starts so.
+pub const APPLICATION_PREFIX: &str = "sunbeam:";
+
 /// How long to wait before listening again after a failure, at most.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -57,6 +60,32 @@ impl Store {
         let tasks = vec![tokio::spawn(notify(self.clone(), stopped.clone())), tokio::spawn(listen(self.clone(), stopped))];
         tracing::info!(node = %self.node, channel = CHANNEL, "cluster: LISTEN/NOTIFY wake-ups between nodes");
         Some(Signal { stop, tasks })
+    }
+
+    /// The database's clock (PostgreSQL; None on SQLite, whose clock is this machine's),
+    /// in epoch milliseconds, with the round trip it took to ask.
+    pub async fn database_clock_ms(&self) -> super::StoreResult<Option<(i64, Duration)>> {
+        if self.dialect() != Dialect::Postgres {
+            return Ok(None);
+        }
+        let asked = std::time::Instant::now();
+        let (ms,): (i64,) = sql::query_as("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)").fetch_one(self.reader()).await?;
+        Ok(Some((ms, asked.elapsed())))
+    }
+
+    /// The nodes listening now (PostgreSQL): their names, and since when (epoch ms).
+    pub async fn listening_nodes(&self) -> super::StoreResult<Vec<(String, i64)>> {
+        if self.dialect() != Dialect::Postgres {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> = sql::query_as(
+            "SELECT CAST(application_name AS TEXT), CAST(EXTRACT(EPOCH FROM backend_start) * 1000 AS BIGINT) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name LIKE $1 ORDER BY application_name",
+        )
+        .bind(format!("{APPLICATION_PREFIX}%"))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(rows.into_iter().map(|(n, t)| (n.trim_start_matches(APPLICATION_PREFIX).to_string(), t)).collect())
     }
 
     /// Wakes this node's outbox readers (a commit here or on another node).
@@ -101,7 +130,9 @@ async fn listen(store: Store, mut stopped: watch::Receiver<bool>) {
             return;
         }
         let connected = async {
-            let mut l = sqlx::postgres::PgListener::connect(&store.url).await?;
+            // Named, so that operators (and `sunbeam doctor`) see which nodes listen.
+            let sep = if store.url.contains('?') { '&' } else { '?' };
+            let mut l = sqlx::postgres::PgListener::connect(&format!("{}{sep}application_name={APPLICATION_PREFIX}{}", store.url, store.node)).await?;
             l.listen(CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         };

@@ -13,6 +13,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/0006_attachments.sql")),
 ];
 
+/// The versions this build knows, in order.
+pub fn known() -> Vec<i64> {
+    MIGRATIONS.iter().map(|(v, _)| *v).collect()
+}
+
 pub async fn run(backend: &dyn Backend) -> StoreResult<()> {
     let applied = backend.applied_migrations().await?;
     let serial = match backend.dialect() {

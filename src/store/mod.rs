@@ -138,6 +138,16 @@ pub struct Store {
 impl Store {
     /// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and migrates it.
     pub async fn open(url: &str, secrets: SecretBox, limits: StoreLimits) -> StoreResult<Store> {
+        let store = Self::open_unmigrated(url, secrets, limits).await?;
+        migrations::run(store.backend.as_ref()).await?;
+        store.backfill_client_ids().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema (`sunbeam doctor` looks before
+    /// anything is changed); only [`Store::migration_status`] and reads the schema of
+    /// the time allows are meaningful on it.
+    pub async fn open_unmigrated(url: &str, secrets: SecretBox, limits: StoreLimits) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend: Arc<dyn Backend> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(postgres::PostgresBackend::connect(url).await?)
@@ -146,8 +156,7 @@ impl Store {
         } else {
             return Err(StoreError::Config(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
         };
-        migrations::run(backend.as_ref()).await?;
-        let store = Store {
+        Ok(Store {
             backend,
             secrets: Arc::new(secrets),
             keys: Arc::new(KeyCache::default()),
@@ -157,9 +166,12 @@ impl Store {
             local_commits: Arc::new(Notify::new()),
             url: Arc::from(url),
             node: Arc::from(node_name()),
-        };
-        store.backfill_client_ids().await?;
-        Ok(store)
+        })
+    }
+
+    /// Schema versions applied to the database, and those this build knows.
+    pub async fn migration_status(&self) -> StoreResult<(Vec<i64>, Vec<i64>)> {
+        Ok((self.backend.applied_migrations().await?, migrations::known()))
     }
 
     pub fn dialect(&self) -> Dialect {
