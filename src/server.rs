@@ -70,7 +70,12 @@ pub mod anyhow_like {
 
 pub async fn open_store(config: &ServeConfig) -> anyhow_like::Result<Store> {
     let key = load_master_key(config)?;
-    let limits = StoreLimits { max_messages_per_conversation: config.max_messages_per_conversation, ..StoreLimits::default() };
+    let limits = StoreLimits {
+        max_messages_per_conversation: config.max_messages_per_conversation,
+        pool_max_connections: config.limits.db_max_connections,
+        pool_acquire_timeout: std::time::Duration::from_millis(config.limits.db_acquire_timeout_ms),
+        ..StoreLimits::default()
+    };
     Store::open(&config.database_url, SecretBox::new(key), limits).await.map_err(|e| format!("cannot open the store at {}: {e}", config.database_url))
 }
 
@@ -105,7 +110,7 @@ impl Server {
 
     pub async fn with_store(config: &ServeConfig, store: Store) -> anyhow_like::Result<Server> {
         let listener = TcpListener::bind(&config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments: crate::attachments::Attachments::new(&config.data_dir) };
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: crate::realtime::Realtime::new(store.clone()), web_dir: config.web_dir.as_deref().map(Arc::from), attachments: crate::attachments::Attachments::new(&config.data_dir), guard: crate::http::limits::Guard::new(&config.limits) };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
@@ -125,6 +130,8 @@ impl Server {
             shutdown.await;
             closing.close_connections();
         };
+        // With the peer address, for the per-IP rate limit.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         realtime.stop().await;
         dispatcher.stop().await;

@@ -161,11 +161,13 @@ impl Drop for TestApp {
 pub struct Spawn {
     pub db: Db,
     pub limits: StoreLimits,
+    /// Overload protection; `None` keeps `ServeConfig::for_database`'s (rate limits off).
+    pub guard: Option<sunbeam::config::LimitsConfig>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Spawn { db: Db::Sqlite, limits: StoreLimits::default() }
+        Spawn { db: Db::Sqlite, limits: StoreLimits::default(), guard: None }
     }
 }
 
@@ -177,7 +179,10 @@ impl TestApp {
 
     pub async fn spawn_with(spawn: Spawn) -> Option<TestApp> {
         let TestStore { store, _dir, .. } = fresh_store(spawn.db, spawn.limits).await?;
-        let config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
+        let mut config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
+        if let Some(guard) = spawn.guard {
+            config.limits = guard;
+        }
         let Bootstrap::Created { id, secret } = bootstrap(&store, &config).await.expect("bootstrap") else {
             panic!("a fresh store must bootstrap a new account key")
         };
