@@ -86,6 +86,10 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub attachments: AttachmentsConfig,
+
+    /// Overload protection (rate limits, request limits); see [`LimitsConfig`].
+    #[command(flatten)]
+    pub limits: LimitsConfig,
 }
 
 /// Where uploaded files are stored (see README "Attachments"): a local folder unless an
@@ -142,6 +146,7 @@ impl ServeConfig {
             log: "sunbeam=info,warn".into(),
             web_dir: None,
             attachments: AttachmentsConfig { s3_region: "us-east-1".into(), s3_prefix: "attachments/".into(), ..AttachmentsConfig::default() },
+            limits: LimitsConfig { rate_limits: false, ..LimitsConfig::default() },
         }
     }
 
@@ -368,5 +373,107 @@ mod tests {
             assert!(readme.contains(&format!("`{env}`")), "README's configuration table lacks {env}");
             assert!(readme.contains(&format!("`{}`", a.get_id())), "README's configuration table lacks the file name `{}`", a.get_id());
         }
+    }
+}
+
+// ---- Overload protection ----------------------------------------------------------------
+
+/// Overload protection: rate limits per caller and per client address, and limits on each
+/// request. Rate limits are on by default in `serve`, off in
+/// [`ServeConfig::for_database`] (tests and benchmarks turn them on when they test them).
+///
+/// A rate is a sustained number of requests per second with a burst allowance on top
+/// (GCRA, from the `governor` crate); a request over it is answered 429 with `Retry-After`.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsConfig {
+    /// Enforce the rate limits below (`false`/`off` turns every rate limit off).
+    #[arg(long = "rate-limits", env = "SUNBEAM_RATE_LIMITS", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_value = "true", default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub rate_limits: bool,
+
+    /// Requests per second one API key (account, app or integration key, Basic or JWT)
+    /// may make to the business API, after authentication.
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_KEY_PER_SECOND", default_value_t = 100)]
+    pub rate_limit_key_per_second: u32,
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_KEY_BURST", default_value_t = 200)]
+    pub rate_limit_key_burst: u32,
+
+    /// Requests per second reaching one app, through all its credentials and the SDK API.
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_APP_PER_SECOND", default_value_t = 500)]
+    pub rate_limit_app_per_second: u32,
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_APP_BURST", default_value_t = 1000)]
+    pub rate_limit_app_burst: u32,
+
+    /// Requests per second one end user (SDK session or user JWT) may make to the SDK API.
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_USER_PER_SECOND", default_value_t = 10)]
+    pub rate_limit_user_per_second: u32,
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_USER_BURST", default_value_t = 30)]
+    pub rate_limit_user_burst: u32,
+
+    /// Requests per second from one client IP address, before any authentication (the
+    /// peer address of the connection: behind a load balancer, raise it or turn it off
+    /// with 0).
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_IP_PER_SECOND", default_value_t = 300)]
+    pub rate_limit_ip_per_second: u32,
+    #[arg(long, env = "SUNBEAM_RATE_LIMIT_IP_BURST", default_value_t = 600)]
+    pub rate_limit_ip_burst: u32,
+
+    /// Bytes all the headers of one request may take together; more is answered 431.
+    #[arg(long, env = "SUNBEAM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Milliseconds a request (other than realtime's held connections) may take before it
+    /// is answered 503 with `Retry-After`.
+    #[arg(long, env = "SUNBEAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// PostgreSQL: connections in this node's pool.
+    #[arg(long, env = "SUNBEAM_DB_MAX_CONNECTIONS", default_value_t = 32)]
+    pub db_max_connections: u32,
+
+    /// PostgreSQL: milliseconds a request waits for a free connection (or for the
+    /// database to come back) before it is answered 503 with `Retry-After`.
+    #[arg(long, env = "SUNBEAM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_acquire_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    /// The documented defaults above (rate limits on).
+    fn default() -> Self {
+        LimitsConfig {
+            rate_limits: true,
+            rate_limit_key_per_second: 100,
+            rate_limit_key_burst: 200,
+            rate_limit_app_per_second: 500,
+            rate_limit_app_burst: 1000,
+            rate_limit_user_per_second: 10,
+            rate_limit_user_burst: 30,
+            rate_limit_ip_per_second: 300,
+            rate_limit_ip_burst: 600,
+            max_header_bytes: 32 * 1024,
+            request_timeout_ms: 30_000,
+            db_max_connections: 32,
+            db_acquire_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        limits: LimitsConfig,
+    }
+
+    #[test]
+    fn the_flag_defaults_are_the_documented_defaults() {
+        let parsed = Cli::parse_from(["sunbeam"]).limits;
+        let documented = LimitsConfig::default();
+        assert_eq!(format!("{parsed:?}"), format!("{documented:?}"));
+        assert!(!Cli::parse_from(["sunbeam", "--rate-limits", "off"]).limits.rate_limits);
     }
 }

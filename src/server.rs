@@ -70,7 +70,12 @@ pub mod anyhow_like {
 
 pub async fn open_store(config: &ServeConfig) -> anyhow_like::Result<Store> {
     let key = load_master_key(config)?;
-    let limits = StoreLimits { max_messages_per_conversation: config.max_messages_per_conversation, ..StoreLimits::default() };
+    let limits = StoreLimits {
+        max_messages_per_conversation: config.max_messages_per_conversation,
+        pool_max_connections: config.limits.db_max_connections,
+        pool_acquire_timeout: std::time::Duration::from_millis(config.limits.db_acquire_timeout_ms),
+        ..StoreLimits::default()
+    };
     Store::open(&config.database_url, SecretBox::new(key), limits).await.map_err(|e| format!("cannot open the store at {}: {e}", config.database_url))
 }
 
@@ -118,7 +123,7 @@ impl Server {
             Ok(n) => tracing::info!(files = n, "attachments: recorded the files stored before attachments had rows"),
             Err(e) => return Err(format!("cannot record the attachments stored before rows: {e}")),
         }
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments };
+        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments, guard: crate::http::limits::Guard::new(&config.limits) };
         Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
     }
 
@@ -141,6 +146,8 @@ impl Server {
             shutdown.await;
             closing.close_connections();
         };
+        // With the peer address, for the per-IP rate limit.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         realtime.stop().await;
         dispatcher.stop().await;

@@ -51,6 +51,8 @@ async function startServer(options = {}) {
     SUNBEAM_DATA_DIR: dataDir,
     SUNBEAM_ACCOUNT_KEY_ID: accountKey.id,
     SUNBEAM_ACCOUNT_KEY_SECRET: accountKey.secret,
+    // One key drives a whole suite as fast as it can: no rate limits here (tests/api/limits.rs tests them).
+    SUNBEAM_RATE_LIMITS: 'off',
   }, options.env || {});
 
   // Started in its temporary folder: the binary needs nothing from the working directory.

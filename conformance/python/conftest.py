@@ -47,6 +47,8 @@ def server():
         SUNBEAM_DATA_DIR=data_dir,
         SUNBEAM_ACCOUNT_KEY_ID=key_id,
         SUNBEAM_ACCOUNT_KEY_SECRET=key_secret,
+        # One key drives the story as fast as it can: no rate limits (tests/api/limits.rs tests them).
+        SUNBEAM_RATE_LIMITS="off",
         # Retry a failed webhook quickly (the story's receiver answers 200 anyway).
         SUNBEAM_WEBHOOK_RETRY_DELAYS_MS="200,400",
     )

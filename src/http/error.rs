@@ -11,11 +11,21 @@ use crate::store::StoreError;
 pub struct ApiError {
     pub status: StatusCode,
     pub errors: Vec<(String, String)>,
+    /// Seconds for a `Retry-After` header (429 and 503 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: impl Into<String>) -> Self {
-        ApiError { status, errors: vec![(code.to_string(), title.into())] }
+        Self::many(status, vec![(code.to_string(), title.into())])
+    }
+    /// Several `(code, title)` errors under one status.
+    pub fn many(status: StatusCode, errors: Vec<(String, String)>) -> Self {
+        ApiError { status, errors, retry_after: None }
+    }
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn bad_request(title: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", title)
@@ -32,7 +42,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid(titles) => {
-                ApiError { status: StatusCode::BAD_REQUEST, errors: titles.into_iter().map(|t| ("bad_request".to_string(), t)).collect() }
+                ApiError::many(StatusCode::BAD_REQUEST, titles.into_iter().map(|t| ("bad_request".to_string(), t)).collect())
             }
             DomainError::Rule(t) => ApiError::bad_request(t),
             DomainError::Coded(code, t) => ApiError::new(StatusCode::BAD_REQUEST, code, t),
@@ -65,9 +75,16 @@ impl From<StoreError> for ApiError {
             tracing::error!(error = %e, kind, "store failure");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end")
         };
+        // Shed load and a database that is away are the client's to retry, not failures.
+        let unavailable = |title: &str, e: &StoreError| {
+            tracing::warn!(error = %e, "store unavailable: answering 503");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", title).retry_after(1)
+        };
         match e {
             StoreError::Domain(d) => d.into(),
-            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The server is shutting down"),
+            StoreError::Closed => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The server is shutting down").retry_after(1),
+            StoreError::Busy(_) => unavailable("The server is busy: retry shortly", &e),
+            StoreError::Database(_) if e.is_unavailable() => unavailable("The database is unavailable: retry shortly", &e),
             StoreError::Database(_) | StoreError::Sqlite(_) => internal("database", &e),
             StoreError::Commit(_) => internal("commit", &e),
             StoreError::Corrupt(_) => internal("corrupt data", &e),
@@ -81,7 +98,11 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let errors: Vec<_> = self.errors.iter().map(|(code, title)| json!({"code": code, "title": title})).collect();
-        (self.status, axum::Json(json!({ "errors": errors }))).into_response()
+        let mut res = (self.status, axum::Json(json!({ "errors": errors }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        res
     }
 }
 

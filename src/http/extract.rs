@@ -168,10 +168,10 @@ pub async fn refuse_unknown_query(matched: MatchedPath, req: Request, next: Next
     unknown.sort();
     let operation = format!("{} {}", req.method(), req.uri().path());
     let takes = if accepted.is_empty() { "takes no query parameters".to_string() } else { format!("takes {}", accepted.join(", ")) };
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        errors: unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
-    }
+    ApiError::many(
+        StatusCode::BAD_REQUEST,
+        unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
+    )
     .into_response()
 }
 
@@ -234,6 +234,8 @@ impl FromRequestParts<AppState> for Caller {
             .find_key_grant(credentials.key_id())
             .await?
             .ok_or_else(|| DomainError::Unauthorized("Invalid credentials".into()))?;
-        Ok(Caller(authenticate(&credentials, &grant)?))
+        let principal = authenticate(&credentials, &grant)?;
+        state.guard.rates.check_key(&principal.key_id, super::limits::app_of_path(parts.uri.path()))?;
+        Ok(Caller(principal))
     }
 }

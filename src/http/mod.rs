@@ -29,6 +29,8 @@ mod messages;
 pub mod observe;
 /// `originWhitelist` on the SDK API.
 mod origin;
+/// Overload protection: rate limits, header size and time limits.
+pub mod limits;
 /// Page links and meta.
 mod paging;
 /// OAuth for partners, and tokenInfo.
@@ -63,24 +65,6 @@ use error::ApiError;
 /// JSON bodies larger than this are refused with 413 (the spec's limit).
 pub const MAX_JSON_BODY: usize = 100 * 1024;
 
-/// Request heads (all header names and values together) larger than this are refused
-/// with 431. Heads far larger still (past hyper's read buffer, ~400 kB) are refused by
-/// hyper itself, with a bodiless 431.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
-
-/// Refuses a request whose headers together exceed [`MAX_HEADER_BYTES`].
-async fn limit_header_size(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if size > MAX_HEADER_BYTES {
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request_header_fields_too_large",
-            format!("The request headers total {size} bytes; at most {MAX_HEADER_BYTES} are accepted"),
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -93,9 +77,12 @@ pub struct AppState {
     pub web_dir: Option<Arc<std::path::Path>>,
     /// Uploaded files, under `DATA_DIR/attachments/`.
     pub attachments: crate::attachments::Attachments,
+    /// Rate limits and request limits (`limits.rs`).
+    pub guard: limits::Guard,
 }
 
 pub fn router(state: AppState) -> Router {
+    let guard = state.guard.clone();
     let v2 = Router::new()
         .merge(apps::router())
         .merge(keys::router())
@@ -132,7 +119,13 @@ pub fn router(state: AppState) -> Router {
         }))
         .with_state(state);
     // Outside the routing above, so that it can rewrite the path the routes see.
-    Router::new().fallback_service(app).layer(axum::middleware::from_fn(base_paths)).layer(axum::middleware::from_fn(limit_header_size)).layer(axum::middleware::from_fn(observe::observe))
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(base_paths))
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::time_limit))
+        .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::per_ip))
+        .layer(axum::middleware::from_fn_with_state(guard, limits::header_size))
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// The prefix of the hosted service's base URL, `https://{subdomain}.zendesk.com/sc` (the

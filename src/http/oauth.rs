@@ -183,7 +183,7 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Ap
     let missing: Vec<&str> = ["code", "grant_type", "client_id", "client_secret"].into_iter().filter(|k| f(k).is_none()).collect();
     if !missing.is_empty() {
         let errors = missing.iter().map(|k| ("invalid_request".to_string(), format!("{k} is required"))).collect();
-        return Err(ApiError { status: StatusCode::BAD_REQUEST, errors });
+        return Err(ApiError::many(StatusCode::BAD_REQUEST, errors));
     }
     if f("grant_type") != Some("authorization_code") {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type must be authorization_code"));

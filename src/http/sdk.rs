@@ -86,11 +86,13 @@ pub struct SdkError {
     status: StatusCode,
     code: String,
     description: String,
+    /// Seconds for `Retry-After` (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl SdkError {
     fn new(status: StatusCode, code: &str, description: impl Into<String>) -> Self {
-        SdkError { status, code: code.into(), description: description.into() }
+        SdkError { status, code: code.into(), description: description.into(), retry_after: None }
     }
     fn unauthorized(description: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_auth", description)
@@ -128,7 +130,7 @@ impl From<ApiError> for SdkError {
     fn from(e: ApiError) -> Self {
         let (code, title) = e.errors.into_iter().next().unwrap_or_else(|| ("internal_error".into(), "Something went wrong".into()));
         let code = if e.status == StatusCode::UNAUTHORIZED { "invalid_auth".to_string() } else { code };
-        SdkError { status: e.status, code, description: title }
+        SdkError { status: e.status, code, description: title, retry_after: e.retry_after }
     }
 }
 
@@ -146,7 +148,11 @@ impl From<StoreError> for SdkError {
 
 impl IntoResponse for SdkError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": { "code": self.code, "description": self.description } }))).into_response()
+        let mut res = (self.status, Json(json!({ "error": { "code": self.code, "description": self.description } }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        res
     }
 }
 
@@ -217,12 +223,14 @@ impl Sdk {
                 if !is_id(app_user_id) || !s.store.check_session(app_id, app_user_id, token).await? {
                     return Err(SdkError::unauthorized("Invalid session token"));
                 }
+                s.guard.rates.check_user(app_id, app_user_id)?;
                 let user = s.store.get_user(app_id, app_user_id).await?;
                 Ok(EndUser::Anonymous(user))
             }
             Some(EndUserCredentials::Jwt(jwt)) => {
                 let grant = s.store.find_key_grant(&jwt.key_id).await?.ok_or_else(|| SdkError::unauthorized("Invalid JWT: unknown key"))?;
                 let user = verify_end_user(jwt, &grant, app_id)?;
+                s.guard.rates.check_user(app_id, &user.external_id)?;
                 Ok(EndUser::Identified(user.external_id))
             }
         }

@@ -72,6 +72,28 @@ pub enum StoreError {
     Startup(String),
     #[error("the store is shutting down")]
     Closed,
+    /// Too much work queued already (the SQLite writer's queue is full, or no PostgreSQL
+    /// connection came free in time): shed, not queued without bound. Retry shortly.
+    #[error("the store is busy: {0}")]
+    Busy(&'static str),
+}
+
+impl StoreError {
+    /// The database cannot be reached at the moment (connection refused or lost, the
+    /// server shutting down or restarting): a retry may succeed without any change.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Busy(_) => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => true,
+                // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash
+                // shutdown, cannot connect now) and 53300 (too many connections).
+                sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 impl StoreError {
@@ -106,11 +128,22 @@ pub struct StoreLimits {
     pub max_messages_per_conversation: i64,
     pub max_app_keys: i64,
     pub max_participants: i64,
+    /// PostgreSQL: connections in this node's pool.
+    pub pool_max_connections: u32,
+    /// PostgreSQL: how long a request waits for a free connection (or a new one to the
+    /// database) before it is answered 503.
+    pub pool_acquire_timeout: std::time::Duration,
 }
 
 impl Default for StoreLimits {
     fn default() -> Self {
-        StoreLimits { max_messages_per_conversation: 30_000, max_app_keys: 10, max_participants: 10 }
+        StoreLimits {
+            max_messages_per_conversation: 30_000,
+            max_app_keys: 10,
+            max_participants: 10,
+            pool_max_connections: 32,
+            pool_acquire_timeout: std::time::Duration::from_secs(5),
+        }
     }
 }
 
@@ -150,7 +183,7 @@ impl Store {
     pub async fn open_unmigrated(url: &str, secrets: SecretBox, limits: StoreLimits) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend: Arc<dyn Backend> = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Arc::new(postgres::PostgresBackend::connect(url).await?)
+            Arc::new(postgres::PostgresBackend::connect(url, &limits).await?)
         } else if url.starts_with("sqlite:") {
             Arc::new(sqlite::SqliteBackend::open(url).await?)
         } else {

@@ -18,10 +18,10 @@ pub struct PostgresBackend {
 }
 
 impl PostgresBackend {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, limits: &super::StoreLimits) -> StoreResult<Self> {
         let pool = AnyPoolOptions::new()
-            .max_connections(32)
-            .acquire_timeout(Duration::from_secs(30))
+            .max_connections(limits.pool_max_connections.max(1))
+            .acquire_timeout(limits.pool_acquire_timeout.max(Duration::from_millis(100)))
             .connect(url)
             .await
             .map_err(|e| match e {
@@ -47,7 +47,11 @@ impl Backend for PostgresBackend {
         let mut conn = match self.pool.acquire().await {
             Ok(c) => c,
             Err(e) => {
-                write.finish(Err(e.into()));
+                let e = match e {
+                    sqlx::Error::PoolTimedOut => StoreError::Busy("no database connection came free in time"),
+                    e => e.into(),
+                };
+                write.finish(Err(e));
                 return Ok(());
             }
         };

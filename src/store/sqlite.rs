@@ -212,7 +212,11 @@ impl Backend for SqliteBackend {
     }
 
     async fn submit(&self, write: Box<dyn PendingWrite>) -> StoreResult<()> {
-        self.queue.send(write).await.map_err(|_| StoreError::Closed)
+        // Bounded: a full queue sheds the write (503) rather than queueing without bound.
+        self.queue.try_send(write).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy("the write queue is full"),
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })
     }
 
     async fn migrate(&self, version: i64, sql: &str) -> StoreResult<()> {

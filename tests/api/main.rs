@@ -18,6 +18,7 @@ mod clients;
 mod apps;
 mod attachments;
 mod keys;
+mod limits;
 mod updates;
 mod users;
 mod wire;

@@ -165,11 +165,13 @@ pub struct Spawn {
     pub limits: StoreLimits,
     /// Attachment storage other than the local folder (the S3 tests).
     pub attachments: Option<sunbeam::config::AttachmentsConfig>,
+    /// Overload protection; `None` keeps `ServeConfig::for_database`'s (rate limits off).
+    pub guard: Option<sunbeam::config::LimitsConfig>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
-        Spawn { db: Db::Sqlite, limits: StoreLimits::default(), attachments: None }
+        Spawn { db: Db::Sqlite, limits: StoreLimits::default(), attachments: None, guard: None }
     }
 }
 
@@ -184,6 +186,9 @@ impl TestApp {
         let mut config = ServeConfig::for_database("unused://", _dir.path().to_path_buf());
         if let Some(attachments) = spawn.attachments {
             config.attachments = attachments;
+        }
+        if let Some(guard) = spawn.guard {
+            config.limits = guard;
         }
         let Bootstrap::Created { id, secret } = bootstrap(&store, &config).await.expect("bootstrap") else {
             panic!("a fresh store must bootstrap a new account key")
