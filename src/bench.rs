@@ -218,6 +218,64 @@ impl RssProbe {
     }
 }
 
+/// CPU time (ns) the server processes' threads have used so far, by role: the async
+/// runtime's workers (HTTP, JSON, auth, the outbox readers' tasks), the SQLite writer,
+/// the SQLite reader threads, the checkpointer, anything else. Thread names are the
+/// store's (`sqlite-writer`, `sqlite-reader-N`, `sqlite-ckpt`) and tokio's.
+fn cpu_by_role(pids: &[u32]) -> [u64; 5] {
+    let mut out = [0u64; 5];
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for t in tasks.flatten() {
+            let path = t.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let ns = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+                .unwrap_or_else(|| {
+                    // utime + stime in clock ticks (assumed 100 Hz) when schedstat is missing.
+                    let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+                    let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+                    let f: Vec<&str> = after.split_whitespace().collect();
+                    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                    ticks * 10_000_000
+                });
+            let role = match comm.trim() {
+                c if c.starts_with("tokio-rt-worker") => 0,
+                "sqlite-writer" => 1,
+                c if c.starts_with("sqlite-reader") => 2,
+                "sqlite-ckpt" => 3,
+                _ => 4,
+            };
+            out[role] += ns;
+        }
+    }
+    out
+}
+
+/// Server CPU per request over a run (µs), by role, from two `cpu_by_role` readings.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuShare([f64; 5]);
+
+impl CpuShare {
+    fn between(before: [u64; 5], after: [u64; 5], requests: usize) -> CpuShare {
+        let mut out = [0.0; 5];
+        for i in 0..5 {
+            out[i] = after[i].saturating_sub(before[i]) as f64 / 1000.0 / requests.max(1) as f64;
+        }
+        CpuShare(out)
+    }
+
+    fn total(&self) -> f64 {
+        self.0.iter().sum()
+    }
+
+    fn show(&self) -> String {
+        let [a, w, r, c, o] = self.0;
+        format!("async workers {a:.0} µs, SQLite writer {w:.0} µs, readers {r:.0} µs, checkpointer {c:.0} µs, other {o:.0} µs (total {:.0} µs)", self.total())
+    }
+}
+
 /// The figures the summary compares.
 #[derive(Default)]
 struct Results {
@@ -230,6 +288,8 @@ struct Results {
     checkpoint: Option<(usize, f64, f64)>,
     rss_write_mib: Option<f64>,
     rss_history_mib: Option<f64>,
+    cpu_post: Option<CpuShare>,
+    cpu_history: Option<CpuShare>,
     nodes: usize,
 }
 
@@ -278,17 +338,22 @@ pub async fn run(config: BenchConfig) -> Result<(), String> {
         let app_id = app["app"]["id"].as_str().unwrap_or_default().to_string();
         let user = call(addrs[0], &auth, "POST", &format!("/v2/apps/{app_id}/users"), Some(json!({"externalId": "bench-user"}))).await?;
         let user_id = user["user"]["id"].as_str().unwrap_or_default().to_string();
-        let ctx = Ctx { addrs: addrs.clone(), auth: auth.clone(), app_id, user_id };
+        let ctx = Ctx { addrs: addrs.clone(), pids: nodes.iter().map(Process::pid).collect(), auth: auth.clone(), app_id, user_id };
         let one = ctx.new_conversation().await?;
         let many = ctx.new_conversations(config.conversations.max(1)).await?;
         if wants("messages") || wants("history") || wants("flat") {
             let pids: Vec<u32> = nodes.iter().map(Process::pid).collect();
             let rss = RssProbe::start(pids.clone());
-            let posted = post_scenarios(&config, &ctx, &one, &many, "").await?;
+            let hi = *config.concurrency.iter().max().unwrap_or(&64);
+            let mut cpus = Vec::new();
+            let posted = post_scenarios(&config, &ctx, &one, &many, "", &mut cpus).await?;
+            results.cpu_post = cpus.iter().find(|(c, _)| *c == hi).map(|(_, s)| *s);
             results.post_many = posted;
             results.rss_write_mib = Some(rss.finish().await);
             let rss = RssProbe::start(pids);
-            results.history = history_scenarios(&config, &ctx, &one, "").await?;
+            let mut cpus = Vec::new();
+            results.history = history_scenarios(&config, &ctx, &one, "", &mut cpus).await?;
+            results.cpu_history = cpus.iter().find(|(c, _)| *c == hi).map(|(_, s)| *s);
             results.rss_history_mib = Some(rss.finish().await);
         }
         if wants("flat") {
@@ -310,6 +375,8 @@ pub async fn run(config: BenchConfig) -> Result<(), String> {
 /// The measured API: where to send, as whom, in which app.
 struct Ctx {
     addrs: Vec<SocketAddr>,
+    /// The server processes (for their CPU time).
+    pids: Vec<u32>,
     auth: String,
     app_id: String,
     user_id: String,
@@ -394,7 +461,7 @@ async fn floor_scenarios(config: &BenchConfig, dir: &std::path::Path, results: &
 }
 
 /// PostMessage to one conversation, then over many; answers the "many" figures.
-async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[String], tag: &str) -> Result<Vec<(usize, Figures)>, String> {
+async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[String], tag: &str, cpus: &mut Vec<(usize, CpuShare)>) -> Result<Vec<(usize, Figures)>, String> {
     let auth: Arc<str> = Arc::from(ctx.auth.as_str());
     if tag.is_empty() {
         for &c in &config.concurrency {
@@ -414,6 +481,7 @@ async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[Stri
     let mut out = Vec::new();
     for &c in &config.concurrency {
         let (paths, auth) = (Arc::new(many.iter().map(|id| ctx.messages_path(id)).collect::<Vec<_>>()), auth.clone());
+        let cpu_before = cpu_by_role(&ctx.pids);
         let stats = load::drive(&ctx.addrs, config.messages, c, move |i, conn| {
             let (paths, auth) = (paths.clone(), auth.clone());
             async move {
@@ -424,12 +492,15 @@ async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[Stri
         })
         .await;
         out.push((c, stats.report(&format!("post, {} conversations, concurrency {c}{tag}", many.len()), "msgs")));
+        let cpu = CpuShare::between(cpu_before, cpu_by_role(&ctx.pids), stats.latencies_us.len());
+        println!("  server CPU per message: {}", cpu.show());
+        cpus.push((c, cpu));
     }
     Ok(out)
 }
 
 /// History: pages of 100 back through `conversation`, every page in turn.
-async fn history_scenarios(config: &BenchConfig, ctx: &Ctx, conversation: &str, tag: &str) -> Result<Vec<(usize, Figures)>, String> {
+async fn history_scenarios(config: &BenchConfig, ctx: &Ctx, conversation: &str, tag: &str, cpus: &mut Vec<(usize, CpuShare)>) -> Result<Vec<(usize, Figures)>, String> {
     let path = ctx.messages_path(conversation);
     let mut cursors = vec![String::new()];
     let mut next = call(ctx.addrs[0], &ctx.auth, "GET", &path, None).await?;
@@ -444,6 +515,7 @@ async fn history_scenarios(config: &BenchConfig, ctx: &Ctx, conversation: &str, 
     for &c in &config.concurrency {
         let total = pages.max(urls.len());
         let (urls, auth) = (urls.clone(), auth.clone());
+        let cpu_before = cpu_by_role(&ctx.pids);
         let stats = load::drive(&ctx.addrs, total, c, move |i, conn| {
             let (urls, auth) = (urls.clone(), auth.clone());
             async move {
@@ -453,6 +525,9 @@ async fn history_scenarios(config: &BenchConfig, ctx: &Ctx, conversation: &str, 
         })
         .await;
         out.push((c, stats.report(&format!("history pages of 100, {} cursors, concurrency {c}{tag}", cursors.len()), "pages")));
+        let cpu = CpuShare::between(cpu_before, cpu_by_role(&ctx.pids), stats.latencies_us.len());
+        println!("  server CPU per page: {}", cpu.show());
+        cpus.push((c, cpu));
     }
     Ok(out)
 }
@@ -484,7 +559,7 @@ async fn flat_scenario(config: &BenchConfig, cluster: &Cluster, mut nodes: Vec<P
     );
     let nodes = cluster.start(nodes.len()).await?;
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
-    let ctx = Ctx { addrs, auth: ctx.auth.clone(), app_id: ctx.app_id.clone(), user_id: ctx.user_id.clone() };
+    let ctx = Ctx { addrs, pids: nodes.iter().map(Process::pid).collect(), auth: ctx.auth.clone(), app_id: ctx.app_id.clone(), user_id: ctx.user_id.clone() };
     let many = ctx.new_conversations(config.conversations.max(1)).await?;
     // The checkpoint watcher: runs while the posting below does.
     let checker = crate::server::open_store(&crate::config::ServeConfig::for_database(&cluster.url, cluster.dir.clone())).await?;
@@ -538,7 +613,7 @@ async fn flat_scenario(config: &BenchConfig, cluster: &Cluster, mut nodes: Vec<P
         println!("  {} WAL checkpoints during it (longest {longest:.1} ms); worst write latency overlapping one: {worst:.2} ms", windows.len());
         results.checkpoint = Some((windows.len(), longest, worst));
     }
-    let history = history_scenarios(&flat_config, &ctx, one, &format!(", +{loaded} stored")).await?;
+    let history = history_scenarios(&flat_config, &ctx, one, &format!(", +{loaded} stored"), &mut Vec::new()).await?;
     results.flat_history = history.first().map(|(_, f)| *f);
     Ok(nodes)
 }
@@ -572,6 +647,12 @@ fn summary(config: &BenchConfig, r: &Results) {
     }
     if let Some((n, longest, worst)) = r.checkpoint {
         println!("| worst write latency during a WAL checkpoint ({n} checkpoints, longest {longest:.1} ms) | {worst:.2} ms | | |");
+    }
+    if let Some(c) = r.cpu_post {
+        println!("| server CPU per message, C={hi} | {} | | |", c.show());
+    }
+    if let Some(c) = r.cpu_history {
+        println!("| server CPU per page, C={hi} | {} | | |", c.show());
     }
     if let (Some(w), Some(h)) = (r.rss_write_mib, r.rss_history_mib) {
         println!("| server RSS (peak), posting / history | {w:.0} MiB / {h:.0} MiB | | |");

@@ -423,7 +423,7 @@ impl LiteReaders {
         let rx = Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads.max(1) {
             let (rx, path) = (rx.clone(), path.to_string());
-            let spawned = std::thread::Builder::new().name(format!("sunbeam-sqlite-reader-{i}")).spawn(move || {
+            let spawned = std::thread::Builder::new().name(format!("sqlite-reader-{i}")).spawn(move || {
                 // Opened on first use, and again after a failure to open (reported to the
                 // read that needed it).
                 let mut conn: Option<rusqlite::Connection> = None;

@@ -14,10 +14,13 @@ const MAX_BATCH: usize = 1024;
 
 /// `temp_store = MEMORY` keeps the statement journal of savepoints in memory: on a file it
 /// spills past 64 KiB, and a batch of savepoints then pays a `write()` per page journaled.
+/// `cache_size`: 64 MiB of pages for the writer (the default 2 MiB misses on the leaf
+/// pages of a few hundred active conversations; readers' caches are dropped whenever the
+/// WAL moves on, so theirs stay small).
 /// `wal_autocheckpoint = 0`: the writer never checkpoints (an automatic checkpoint runs
 /// inside the COMMIT that crosses 1000 WAL pages and stalls every write queued behind
 /// it); the checkpointer thread does, PASSIVE, on its own connection.
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;";
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -65536;";
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -46,7 +49,7 @@ fn start_checkpointer(file: &str) -> StoreResult<std::sync::mpsc::Sender<()>> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let file = file.to_string();
     std::thread::Builder::new()
-        .name("sunbeam-sqlite-checkpointer".into())
+        .name("sqlite-ckpt".into())
         .spawn(move || {
             let mut conn = None;
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(CHECKPOINT_EVERY) {
@@ -97,7 +100,7 @@ impl SqliteBackend {
         // async runtime's workers. Its small runtime only drives the write closures.
         let writer_file = file.clone();
         std::thread::Builder::new()
-            .name("sunbeam-sqlite-writer".into())
+            .name("sqlite-writer".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(r) => r,
