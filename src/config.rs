@@ -97,32 +97,32 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Default, Args)]
 pub struct AttachmentsConfig {
     /// Folder for uploaded files when no S3 bucket is set. Unset: DATA_DIR/attachments.
-    #[arg(long = "attachments-dir", env = "SUNBEAM_ATTACHMENTS_DIR")]
+    #[arg(id = "attachments_dir", long = "attachments-dir", env = "SUNBEAM_ATTACHMENTS_DIR")]
     pub dir: Option<PathBuf>,
 
     /// Store uploaded files in this S3-compatible bucket instead of the local folder.
-    #[arg(long = "attachments-s3-bucket", env = "SUNBEAM_ATTACHMENTS_S3_BUCKET")]
+    #[arg(id = "attachments_s3_bucket", long = "attachments-s3-bucket", env = "SUNBEAM_ATTACHMENTS_S3_BUCKET")]
     pub s3_bucket: Option<String>,
 
     /// The S3 endpoint, for S3-compatible servers (MinIO, Ceph, R2…), e.g.
     /// `http://127.0.0.1:9000` (path-style requests). Unset: AWS S3 of the region.
-    #[arg(long = "attachments-s3-endpoint", env = "SUNBEAM_ATTACHMENTS_S3_ENDPOINT")]
+    #[arg(id = "attachments_s3_endpoint", long = "attachments-s3-endpoint", env = "SUNBEAM_ATTACHMENTS_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
 
     /// The bucket's region.
-    #[arg(long = "attachments-s3-region", env = "SUNBEAM_ATTACHMENTS_S3_REGION", default_value = "us-east-1")]
+    #[arg(id = "attachments_s3_region", long = "attachments-s3-region", env = "SUNBEAM_ATTACHMENTS_S3_REGION", default_value = "us-east-1")]
     pub s3_region: String,
 
     /// Access key id. Unset: the AWS environment (`AWS_ACCESS_KEY_ID`, instance credentials).
-    #[arg(long = "attachments-s3-access-key-id", env = "SUNBEAM_ATTACHMENTS_S3_ACCESS_KEY_ID")]
+    #[arg(id = "attachments_s3_access_key_id", long = "attachments-s3-access-key-id", env = "SUNBEAM_ATTACHMENTS_S3_ACCESS_KEY_ID")]
     pub s3_access_key_id: Option<String>,
 
     /// Secret access key. Unset: the AWS environment (`AWS_SECRET_ACCESS_KEY`…).
-    #[arg(long = "attachments-s3-secret-access-key", env = "SUNBEAM_ATTACHMENTS_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    #[arg(id = "attachments_s3_secret_access_key", long = "attachments-s3-secret-access-key", env = "SUNBEAM_ATTACHMENTS_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
 
     /// Prefix of the object keys in the bucket (objects are `PREFIX{attachment id}`).
-    #[arg(long = "attachments-s3-prefix", env = "SUNBEAM_ATTACHMENTS_S3_PREFIX", default_value = "attachments/")]
+    #[arg(id = "attachments_s3_prefix", long = "attachments-s3-prefix", env = "SUNBEAM_ATTACHMENTS_S3_PREFIX", default_value = "attachments/")]
     pub s3_prefix: String,
 }
 

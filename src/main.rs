@@ -142,7 +142,7 @@ async fn main() {
     let config = match &cli.command {
         Command::Serve(c) | Command::Doctor(c) => Some(c),
         Command::AccountKeys { config, .. } | Command::OauthClients { config, .. } | Command::Webhooks { config, .. } => Some(config),
-        Command::Bench(_) => None,
+        Command::Bench(_) | Command::BenchFloor { .. } => None,
     };
     init_logs(config);
     if let Some(c) = config {
