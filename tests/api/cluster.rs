@@ -251,8 +251,9 @@ async fn idle_connections_across_nodes() {
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("bench ") {
-                    let _ = tx.send((c, line));
+                // (The harness may print `test … ... ` before a line of the test's own.)
+                if let Some(at) = line.find("bench ") {
+                    let _ = tx.send((c, line[at..].to_string()));
                 }
             }
         });
