@@ -36,6 +36,8 @@ const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 /// Writes per group commit: 1 to the SQLite writer's 1024.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
 
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the recorder (once per process) and returns its handle; None if another
@@ -59,6 +61,14 @@ pub fn init() -> Option<&'static PrometheusHandle> {
                 return None;
             }
             describe();
+            // Histograms keep their samples until upkeep folds them into the buckets: do it
+            // now and then even when nobody scrapes, so memory stays flat. A thread, not a
+            // task: the recorder outlives any one runtime (tests start many).
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
             Some(handle)
         })
         .as_ref()

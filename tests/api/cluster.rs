@@ -129,3 +129,257 @@ async fn two_nodes_on_one_postgres_are_one_system() {
     }
     assert_eq!((seen.len(), counts.len()), (total, total), "each event delivered once: {seen:?}");
 }
+
+// ---- Benchmark: idle realtime connections across nodes ----
+
+/// A `sunbeam serve` process (so its RSS is its alone), killed on drop.
+struct NodeProcess {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const BENCH_ACCOUNT: (&str, &str) = ("act_benchbenchbenchbench02", "bench-secret-bench-secret");
+const BENCH_MASTER_KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
+
+fn start_node(url: &str) -> NodeProcess {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sunbeam"))
+        .arg("serve")
+        .env("SUNBEAM_LISTEN", "127.0.0.1:0")
+        .env("SUNBEAM_DATABASE_URL", url)
+        .env("SUNBEAM_DATA_DIR", dir.path())
+        .env("SUNBEAM_MASTER_KEY", BENCH_MASTER_KEY)
+        .env("SUNBEAM_ACCOUNT_KEY_ID", BENCH_ACCOUNT.0)
+        .env("SUNBEAM_ACCOUNT_KEY_SECRET", BENCH_ACCOUNT.1)
+        .env("SUNBEAM_LOG", "sunbeam=info,warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sunbeam serve");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    NodeProcess { child, addr, _dir: dir }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn now_us() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()
+}
+
+/// Holds `SUNBEAM_BENCH_NODES` (default 5) × `SUNBEAM_BENCH_PER_NODE` (default 19,800: this
+/// machine allows 20,000 descriptors per process) idle WebSocket SDK clients (handshake,
+/// subscribe with a user JWT, a held connect) on as many `sunbeam serve` processes over one
+/// fresh PostgreSQL database, from client processes of their own (this test binary again,
+/// as `cluster::bench_client`), and reports the nodes' RSS per connection and the time for
+/// one message to reach every client of one user, across all nodes.
+/// `cargo test --release --test api cluster::idle_connections_across_nodes -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn idle_connections_across_nodes() {
+    let Some(url) = crate::common::fresh_postgres_url().await else { return };
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let nodes_n = env("SUNBEAM_BENCH_NODES", 5);
+    let per_node = env("SUNBEAM_BENCH_PER_NODE", 19_800);
+    let per_client = env("SUNBEAM_BENCH_PER_CLIENT", 19_000);
+    let total = nodes_n * per_node;
+    let users = 500usize;
+    let nodes: Vec<NodeProcess> = (0..nodes_n).map(|_| start_node(&url)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let http = reqwest::Client::new();
+    let auth = TestApp::basic(BENCH_ACCOUNT.0, BENCH_ACCOUNT.1);
+    let call = |node: usize, path: String, body: Value| {
+        let req = http.post(format!("http://{}{path}", addrs[node])).header("authorization", auth.clone()).json(&body);
+        async move {
+            let res = req.send().await.expect("request");
+            assert!(res.status().is_success(), "{}", res.status());
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let app = call(0, "/v2/apps".into(), json!({"displayName": "bench"})).await;
+    let app_id = app["app"]["id"].as_str().unwrap().to_string();
+    let key = call(0, format!("/v2/apps/{app_id}/keys"), json!({"displayName": "bench"})).await;
+    let (kid, secret) = (key["key"]["id"].as_str().unwrap().to_string(), key["key"]["secret"].as_str().unwrap().to_string());
+    let mut user_ids = Vec::with_capacity(users);
+    for chunk in (0..users).collect::<Vec<_>>().chunks(32) {
+        let made = futures::future::join_all(chunk.iter().map(|i| call(i % nodes_n, format!("/v2/apps/{app_id}/users"), json!({"externalId": format!("u{i}")})))).await;
+        user_ids.extend(made.iter().map(|u| u["user"]["id"].as_str().unwrap().to_string()));
+    }
+    let conversation = call(0, format!("/v2/apps/{app_id}/conversations"), json!({"type": "personal", "participants": [{"userId": user_ids[0]}]})).await;
+    let conversation_id = conversation["conversation"]["id"].as_str().unwrap().to_string();
+    let baseline: Vec<u64> = nodes.iter().map(|n| rss_kib(n.child.id())).collect();
+
+    // Client processes, each with its own loopback source address (its own port range).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String)>();
+    let mut clients = Vec::new();
+    let started = std::time::Instant::now();
+    for (c, from) in (0..total).step_by(per_client).enumerate() {
+        let count = per_client.min(total - from);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["cluster::bench_client", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("SUNBEAM_BENCH_CLIENT", "1")
+            .env("BENCH_ADDRS", addrs.join(","))
+            .env("BENCH_APP", &app_id)
+            .env("BENCH_KID", &kid)
+            .env("BENCH_SECRET", &secret)
+            .env("BENCH_USERS", user_ids.join(","))
+            .env("BENCH_FROM", from.to_string())
+            .env("BENCH_COUNT", count.to_string())
+            .env("BENCH_SOURCE", format!("127.0.{}.1", 10 + c))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start a client process");
+        let stdout = child.stdout.take().unwrap();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                // (The harness may print `test … ... ` before a line of the test's own.)
+                if let Some(at) = line.find("bench ") {
+                    let _ = tx.send((c, line[at..].to_string()));
+                }
+            }
+        });
+        clients.push(KillOnDrop(child));
+    }
+    let mut ready = 0;
+    while ready < total {
+        let (_, line) = tokio::time::timeout(std::time::Duration::from_secs(600), rx.recv()).await.expect("clients connect").expect("clients running");
+        if let Some(n) = line.strip_prefix("bench ready ") {
+            ready += n.parse::<usize>().unwrap();
+        } else if line.starts_with("bench failed") {
+            panic!("{line}");
+        }
+    }
+    let connect_time = started.elapsed();
+    // Not a synchronisation: memory is measured at rest, after the last connects are read.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let rss: Vec<u64> = nodes.iter().map(|n| rss_kib(n.child.id())).collect();
+
+    // One message to user 0, whose clients are spread over every node.
+    let expected = (0..total).filter(|g| g % users == 0).count();
+    let sent = now_us();
+    call(0, format!("/v2/apps/{app_id}/conversations/{conversation_id}/messages"), json!({"author": {"type": "business"}, "content": {"type": "text", "text": "to every u0"}})).await;
+    let answered = now_us();
+    let mut got = 0;
+    let mut last = 0u128;
+    while got < expected {
+        let (_, line) = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv()).await.expect("deliveries").expect("clients running");
+        if let Some(t) = line.strip_prefix("bench recv ") {
+            got += 1;
+            last = last.max(t.parse().unwrap());
+        }
+    }
+    let grown: u64 = rss.iter().zip(&baseline).map(|(r, b)| r.saturating_sub(*b)).sum();
+    println!(
+        "cluster idle bench: {total} WebSocket clients on {nodes_n} nodes (one PostgreSQL), from {} client processes, connected in {:.1}s; \
+         node RSS {:?} MiB (before {:?} MiB) = {:.1} KiB per connection; one message reached all {expected} clients of one user across the nodes \
+         {:.1} ms after the POST was sent ({:.1} ms after it was answered)",
+        clients.len(),
+        connect_time.as_secs_f64(),
+        rss.iter().map(|k| k / 1024).collect::<Vec<_>>(),
+        baseline.iter().map(|k| k / 1024).collect::<Vec<_>>(),
+        grown as f64 / total as f64,
+        (last.saturating_sub(sent)) as f64 / 1000.0,
+        (last.saturating_sub(answered)) as f64 / 1000.0,
+    );
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The client side of [`idle_connections_across_nodes`], in its own process: does nothing
+/// unless started by it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "started by idle_connections_across_nodes"]
+async fn bench_client() {
+    if std::env::var("SUNBEAM_BENCH_CLIENT").is_err() {
+        return;
+    }
+    let var = |k: &str| std::env::var(k).unwrap();
+    let addrs: Vec<std::net::SocketAddr> = var("BENCH_ADDRS").split(',').map(|a| a.parse().unwrap()).collect();
+    let users: Vec<String> = var("BENCH_USERS").split(',').map(str::to_string).collect();
+    let (app_id, kid, secret) = (var("BENCH_APP"), var("BENCH_KID"), var("BENCH_SECRET"));
+    let from: usize = var("BENCH_FROM").parse().unwrap();
+    let count: usize = var("BENCH_COUNT").parse().unwrap();
+    let source: std::net::IpAddr = var("BENCH_SOURCE").parse().unwrap();
+    // Few at a time: each node's handshakes and subscribes read from a pool, and the
+    // nodes together must stay under PostgreSQL's connection limit (100 by default).
+    let gate = Arc::new(tokio::sync::Semaphore::new(8));
+    let ready = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(count);
+    for g in from..from + count {
+        let (gate, ready) = (gate.clone(), ready.clone());
+        let addr = addrs[g % addrs.len()];
+        let u = g % users.len();
+        let channel = format!("/sdk/apps/{app_id}/appusers/{}", users[u]);
+        let jwt = hs256_jwt(&kid, &secret, json!({"scope": "user", "external_id": format!("u{u}")}));
+        tasks.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.unwrap();
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+            let stream = match socket.connect(addr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    println!("bench failed connect {g}: {e}");
+                    return;
+                }
+            };
+            let mut ws = Ws::over(stream, addr).await;
+            let mut other = Vec::new();
+            let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut other).await;
+            let cid = r["clientId"].as_str().expect("handshake").to_string();
+            let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": cid, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut other).await;
+            if r["successful"] != true {
+                println!("bench failed subscribe {g}: {r}");
+                return;
+            }
+            let connect = json!([{"channel": "/meta/connect", "clientId": cid, "connectionType": "websocket", "id": "c"}]);
+            ws.send(&connect).await;
+            ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(permit);
+            while let Some(batch) = ws.recv().await {
+                for m in batch.as_array().into_iter().flatten() {
+                    if m["channel"] == "/meta/connect" {
+                        ws.send(&connect).await;
+                    } else if m["channel"].as_str().is_some_and(|c| c.starts_with("/sdk/")) {
+                        println!("bench recv {}", now_us());
+                    }
+                }
+            }
+        }));
+    }
+    // Report readiness in steps, then hold the connections until killed.
+    let mut told = 0;
+    loop {
+        let now = ready.load(std::sync::atomic::Ordering::Relaxed);
+        if now > told {
+            println!("bench ready {}", now - told);
+            told = now;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
