@@ -427,6 +427,11 @@ pub struct LimitsConfig {
     #[arg(long, env = "SUNBEAM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Milliseconds a client has to send a request's headers, from the connection's start
+    /// or the previous response (slow-loris protection); then the connection is closed.
+    #[arg(long, env = "SUNBEAM_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
     /// PostgreSQL: connections in this node's pool.
     #[arg(long, env = "SUNBEAM_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
@@ -452,6 +457,7 @@ impl Default for LimitsConfig {
             rate_limit_ip_burst: 600,
             max_header_bytes: 32 * 1024,
             request_timeout_ms: 30_000,
+            header_read_timeout_ms: 10_000,
             db_max_connections: 32,
             db_acquire_timeout_ms: 5_000,
         }

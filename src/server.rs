@@ -20,6 +20,8 @@ pub struct Server {
     state: AppState,
     /// How webhooks are delivered; from the config, adjustable before `run`.
     pub delivery: DeliverySettings,
+    /// Header read timeout and read buffer of each connection.
+    connections: crate::http::serve::ConnectionLimits,
 }
 
 /// Reads the master key from config, or from (creating) `DATA_DIR/master.key`.
@@ -124,7 +126,12 @@ impl Server {
             Err(e) => return Err(format!("cannot record the attachments stored before rows: {e}")),
         }
         let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments, guard: crate::http::limits::Guard::new(&config.limits) };
-        Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config) })
+        let connections = crate::http::serve::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
+            // Room for the largest head the middleware admits; beyond it hyper answers 431.
+            max_buf_size: (config.limits.max_header_bytes * 2).max(64 * 1024),
+        };
+        Ok(Server { listener, store, state, delivery: DeliverySettings::from_config(config), connections })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -146,9 +153,7 @@ impl Server {
             shutdown.await;
             closing.close_connections();
         };
-        // With the peer address, for the per-IP rate limit.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = crate::http::serve::serve(self.listener, app, self.connections, shutdown).await;
         realtime.stop().await;
         dispatcher.stop().await;
         retention.stop().await;

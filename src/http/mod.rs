@@ -31,6 +31,8 @@ pub mod observe;
 mod origin;
 /// Overload protection: rate limits, header size and time limits.
 pub mod limits;
+/// The accept loop (hyper's HTTP/1 builder: header read timeout, bounded read buffer).
+pub mod serve;
 /// Page links and meta.
 mod paging;
 /// OAuth for partners, and tokenInfo.

@@ -89,3 +89,20 @@ async fn the_per_address_limit_refuses_before_authentication() {
     }
     assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let guard = LimitsConfig { header_read_timeout_ms: 200, ..LimitsConfig::default() };
+    let app = TestApp::spawn_with(Spawn { guard: Some(guard), ..Spawn::default() }).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // The rest of the head never comes: the server closes the connection (after answering
+    // 408 or not), rather than holding it open.
+    let mut rest = vec![];
+    let read = tokio::time::timeout(crate::common::WAIT, slow.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was still open after {:?}", crate::common::WAIT);
+    // Meanwhile, and afterwards, others are served.
+    let (status, _) = app.call("GET", "/health", None, None).await;
+    assert_eq!(status, 200);
+}
