@@ -2,6 +2,9 @@
 //! own thread, plus read connections used inline (WAL).
 
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -42,10 +45,17 @@ fn checkpoint(conn: &rusqlite::Connection) -> StoreResult<(i64, i64)> {
     Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?)
 }
 
-/// The checkpointer: every `CHECKPOINT_EVERY`, a PASSIVE checkpoint. Once a checkpoint
-/// has copied the whole WAL, the writer's next transaction starts it over from the top,
-/// so the file stays as large as the writes between two checkpoints.
-fn start_checkpointer(file: &str) -> StoreResult<std::sync::mpsc::Sender<()>> {
+/// WAL frames (pages) past which the writer finishes a checkpoint itself.
+const WAL_RESTART_FRAMES: i64 = 2_000;
+
+/// The checkpointer: every `CHECKPOINT_EVERY`, a PASSIVE checkpoint, which copies the bulk
+/// of the WAL into the database file off the writer's thread. But the WAL only starts over
+/// from the top (instead of growing for ever) after a checkpoint that copied *all* of it,
+/// and under steady writes a checkpoint beside the writer never does: frames arrive while
+/// it runs. So when the WAL is past `WAL_RESTART_FRAMES` it raises `due`, and the writer,
+/// between two batches, runs a PASSIVE checkpoint of its own: it copies only the few frames
+/// committed since, completes, and the writer's next transaction restarts the WAL.
+fn start_checkpointer(file: &str, due: Arc<AtomicBool>) -> StoreResult<std::sync::mpsc::Sender<()>> {
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let file = file.to_string();
     std::thread::Builder::new()
@@ -57,8 +67,10 @@ fn start_checkpointer(file: &str) -> StoreResult<std::sync::mpsc::Sender<()>> {
                     conn = rusqlite::Connection::open(&file).and_then(|c| c.execute_batch("PRAGMA busy_timeout = 10000;").map(|_| c)).ok();
                 }
                 if let Some(c) = &conn {
-                    if let Err(e) = checkpoint(c) {
-                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                    match checkpoint(c) {
+                        Ok((frames, _)) if frames > WAL_RESTART_FRAMES => due.store(true, Ordering::Relaxed),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
                     }
                 }
             }
@@ -95,6 +107,8 @@ impl SqliteBackend {
         let (queue, rx) = mpsc::channel(16 * 1024);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
+        let due = Arc::new(AtomicBool::new(false));
+        let writer_due = due.clone();
         // The writer owns a thread: it calls SQLite directly (a blocking call per
         // statement, microseconds each, and an fsync per batch), which must not stall the
         // async runtime's workers. Its small runtime only drives the write closures.
@@ -118,19 +132,19 @@ impl SqliteBackend {
                 };
                 writer.set_prepared_statement_cache_capacity(256);
                 let _ = ready_tx.send(Ok(()));
-                runtime.block_on(write_loop(writer, rx, stop_rx));
+                runtime.block_on(write_loop(writer, rx, stop_rx, writer_due));
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Startup(format!("cannot start the writer thread: {e}")))?;
         ready_rx.await.map_err(|_| StoreError::Startup("the writer thread stopped before it was ready".into()))??;
-        let checkpointer = std::sync::Mutex::new(Some(start_checkpointer(&file)?));
+        let checkpointer = std::sync::Mutex::new(Some(start_checkpointer(&file, due)?));
         Ok(SqliteBackend { queue, reader, stop: Mutex::new(Some((stop_tx, done_rx))), checkpointer, file })
     }
 }
 
 /// The single writer: take everything queued, run each in its own savepoint inside one
 /// transaction, commit once, then tell every caller.
-async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>, mut stop: oneshot::Receiver<()>) {
+async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn PendingWrite>>, mut stop: oneshot::Receiver<()>, checkpoint_due: Arc<AtomicBool>) {
     let mut batch: Vec<Box<dyn PendingWrite>> = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -158,6 +172,12 @@ async fn write_loop(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<d
                 Some(msg) => Err(StoreError::Commit(msg.clone())),
             };
             w.finish(commit);
+        }
+        // After the answers: the tail of a checkpoint the checkpointer began (see there).
+        if checkpoint_due.swap(false, Ordering::Relaxed) {
+            if let Err(e) = checkpoint(&conn) {
+                tracing::warn!(error = %e, "WAL checkpoint on the writer failed");
+            }
         }
     }
     let _ = conn.close();
