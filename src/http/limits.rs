@@ -171,7 +171,9 @@ pub async fn per_ip(guard: axum::extract::State<Guard>, req: Request, next: Next
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if let Some(ip) = peer {
         if let Err(e) = limits.check_ip(ip) {
-            return if req.uri().path().starts_with("/sdk/") { super::sdk::SdkError::from(e).into_response() } else { e.into_response() };
+            let path = req.uri().path();
+            let sdk = path.starts_with("/sdk/") || path.starts_with("/sc/sdk/");
+            return if sdk { super::sdk::SdkError::from(e).into_response() } else { e.into_response() };
         }
     }
     next.run(req).await
