@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod os;
+pub mod periodic;
 pub mod realtime;
 pub mod retention;
 pub mod server;

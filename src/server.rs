@@ -144,10 +144,10 @@ impl Server {
         let cluster = self.store.start_cluster_signal();
         let realtime = self.state.realtime.clone();
         realtime.start().await.map_err(std::io::Error::other)?;
-        let attachment_sweeper = crate::attachments::Sweeper::start(self.state.attachments.clone());
+        let attachment_sweeper = crate::attachments::start_sweeper(self.state.attachments.clone());
         let app = router(self.state);
         let dispatcher = Dispatcher::start(self.store.clone(), self.delivery);
-        let retention = crate::retention::Sweeper::start(self.store.clone());
+        let retention = crate::retention::start_sweeper(self.store.clone());
         let closing = realtime.clone();
         let shutdown = async move {
             shutdown.await;

@@ -9,7 +9,7 @@
 //! An upload streams: its row is written first (`uploading`), the chunks go to storage
 //! as they arrive (never the whole file in memory), and only then does the row become
 //! `ready` with its size and sniffed media type. Deleting marks the row `doomed`; the
-//! [`Sweeper`] removes the object and then the row, so no crash leaks an object.
+//! [`start_sweeper`]'s task removes the object and then the row, so no crash leaks an object.
 
 pub mod local;
 pub mod s3;
@@ -22,13 +22,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::config::AttachmentsConfig;
 use crate::domain::attachment::{media_type_for, sanitize_name, Attachment, AttachmentState, UploadRequest, MAX_ATTACHMENT_BYTES, SNIFF_BYTES, STALE_UPLOAD_MS};
 use crate::domain::ids::new_id;
 use crate::domain::time::now_ms;
+use crate::periodic::Periodic;
 use crate::store::{Store, StoreError};
 
 /// The bytes of an object, as they are read.
@@ -243,33 +242,15 @@ impl Attachments {
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs [`Attachments::sweep_once`] at start and then every [`SWEEP_EVERY`].
-pub struct Sweeper {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl Sweeper {
-    pub fn start(attachments: Attachments) -> Sweeper {
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match attachments.sweep_once(now_ms()).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(attachments = n, "attachments: deleted the files of deleted owners"),
-                        Err(e) => tracing::warn!(error = %e, "attachments: sweep failed; retrying at the next tick"),
-                    },
-                    _ = stopped.changed() => break,
-                }
+pub fn start_sweeper(attachments: Attachments) -> Periodic {
+    Periodic::start(SWEEP_EVERY, move || {
+        let attachments = attachments.clone();
+        async move {
+            match attachments.sweep_once(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(attachments = n, "attachments: deleted the files of deleted owners"),
+                Err(e) => tracing::warn!(error = %e, "attachments: sweep failed; retrying at the next tick"),
             }
-        });
-        Sweeper { stop, task }
-    }
-
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
+        }
+    })
 }

@@ -4,7 +4,7 @@
 //! The owners' deletions (DeleteMessage, DeleteAllMessages, DeleteConversation,
 //! DeleteUser, DeleteApp, the retention sweep) mark their files `doomed` in their own
 //! transactions, with one `UPDATE attachments …` each; the sweeper
-//! (`crate::attachments::Sweeper`) deletes the objects and then the rows, so a crash at any
+//! (`crate::attachments::start_sweeper`) deletes the objects and then the rows, so a crash at any
 //! point leaves a row to sweep and never an object nobody knows about.
 
 use super::sql::{self, Row};
