@@ -7,10 +7,13 @@
 //!   writer thread, which inserts everything queued (up to 1024) in one transaction
 //!   (WAL, `synchronous = FULL`) and answers each request after COMMIT.
 //! - `GET /floor/{key}`: reads the newest 100 stored JSON documents of `key` by primary
-//!   key range on a blocking thread and concatenates them into the response body.
+//!   key range on one of a fixed set of reader threads (two per core, each with its own
+//!   connection, as Sunbeam's) and concatenates them into the response body. Not tokio's
+//!   blocking pool: it starts a thread (and a cold connection) per concurrent read and
+//!   made this probe vary 3x from run to run.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::path::PathBuf;
 
 use axum::body::Bytes;
@@ -22,11 +25,12 @@ use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
 type Row = (String, String, oneshot::Sender<bool>);
+type Read = (String, oneshot::Sender<Option<String>>);
 
 #[derive(Clone)]
 struct Probe {
     writes: mpsc::Sender<Row>,
-    file: std::sync::Arc<PathBuf>,
+    reads: mpsc::Sender<Read>,
 }
 
 /// Runs the probe server on `listen` with its database in `dir`; prints the bound address
@@ -42,7 +46,15 @@ pub async fn serve(listen: &str, dir: PathBuf) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let (writes, rx) = mpsc::channel::<Row>(16 * 1024);
     std::thread::Builder::new().name("floor-writer".into()).spawn(move || writer(conn, rx)).map_err(|e| e.to_string())?;
-    let app = Router::new().route("/floor/{key}", post(write).get(read)).with_state(Probe { writes, file: std::sync::Arc::new(file) });
+    let (reads, read_rx) = mpsc::channel::<Read>(16 * 1024);
+    let read_rx = Arc::new(std::sync::Mutex::new(read_rx));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    for i in 0..2 * cores {
+        let conn = rusqlite::Connection::open(&file).map_err(|e| e.to_string())?;
+        let rx = read_rx.clone();
+        std::thread::Builder::new().name(format!("floor-reader-{i}")).spawn(move || reader(conn, rx)).map_err(|e| e.to_string())?;
+    }
+    let app = Router::new().route("/floor/{key}", post(write).get(read)).with_state(Probe { writes, reads });
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| e.to_string())?;
     println!("{}", listener.local_addr().map_err(|e| e.to_string())?);
     use std::io::Write;
@@ -93,35 +105,35 @@ fn writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Row>) {
     }
 }
 
-thread_local! {
-    static READER: RefCell<Option<rusqlite::Connection>> = const { RefCell::new(None) };
+fn reader(conn: rusqlite::Connection, jobs: Arc<std::sync::Mutex<mpsc::Receiver<Read>>>) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some((key, reply)) = job else { break };
+        let _ = reply.send(newest_page(&conn, &key).ok());
+    }
+}
+
+fn newest_page(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<String> {
+    let mut q = conn.prepare_cached("SELECT body FROM docs WHERE key = ?1 ORDER BY seq DESC LIMIT 100")?;
+    let mut rows = q.query([key])?;
+    let mut out = String::from("[");
+    while let Some(row) = rows.next()? {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(row.get_ref(0)?.as_str().map_err(|_| rusqlite::Error::InvalidQuery)?);
+    }
+    out.push(']');
+    Ok(out)
 }
 
 async fn read(State(p): State<Probe>, Path(key): Path<String>) -> Response {
-    let file = p.file.clone();
-    let page = tokio::task::spawn_blocking(move || {
-        READER.with(|r| -> rusqlite::Result<String> {
-            let mut slot = r.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(rusqlite::Connection::open(&*file)?);
-            }
-            let conn = slot.as_ref().ok_or(rusqlite::Error::InvalidQuery)?;
-            let mut q = conn.prepare_cached("SELECT body FROM docs WHERE key = ?1 ORDER BY seq DESC LIMIT 100")?;
-            let mut rows = q.query([&key])?;
-            let mut out = String::from("[");
-            while let Some(row) = rows.next()? {
-                if out.len() > 1 {
-                    out.push(',');
-                }
-                out.push_str(row.get_ref(0)?.as_str().map_err(|_| rusqlite::Error::InvalidQuery)?);
-            }
-            out.push(']');
-            Ok(out)
-        })
-    })
-    .await;
-    match page {
-        Ok(Ok(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    let (tx, rx) = oneshot::channel();
+    if p.reads.send((key, tx)).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    match rx.await {
+        Ok(Some(body)) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
