@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
 use crate::events::{DeliverySettings, Dispatcher};
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Services};
 use crate::store::{SecretBox, Store, StoreLimits};
 
 pub struct Server {
@@ -125,7 +125,7 @@ impl Server {
             Ok(n) => tracing::info!(files = n, "attachments: recorded the files stored before attachments had rows"),
             Err(e) => return Err(format!("cannot record the attachments stored before rows: {e}")),
         }
-        let state = AppState { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments, guard: crate::http::limits::Guard::new(&config.limits) };
+        let state = AppState::new(Services { store: store.clone(), public_url: config.public_url.as_deref().map(Arc::from), realtime: realtime(config, &store), web_dir: config.web_dir.as_deref().map(Arc::from), attachments, guard: crate::http::limits::Guard::new(&config.limits) });
         let connections = crate::http::serve::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
             // Room for the largest head the middleware admits; beyond it hyper answers 431.

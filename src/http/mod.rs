@@ -68,8 +68,25 @@ use error::ApiError;
 pub const MAX_JSON_BODY: usize = 100 * 1024;
 
 
+/// What every handler reads. axum clones the state for each request and each extractor
+/// that takes it, so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub store: Store,
     /// Base of absolute links (`links.next`…); when unset, taken from the Host header.
     pub public_url: Option<Arc<str>>,

@@ -147,9 +147,13 @@ impl Default for StoreLimits {
     }
 }
 
-/// The handle every layer above uses. Cheap to clone.
+/// The handle every layer above uses. Cheap to clone: one `Arc` (every request clones
+/// it, and a handle of many `Arc`s bounced their counters between the cores).
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(Arc<StoreParts>);
+
+/// What a [`Store`] shares.
+pub struct StoreParts {
     backend: Arc<dyn Backend>,
     secrets: Arc<SecretBox>,
     pub(crate) keys: Arc<KeyCache>,
@@ -166,6 +170,13 @@ pub struct Store {
     url: Arc<str>,
     /// This process's name among the nodes (the payload of its notifications).
     pub node: Arc<str>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreParts;
+    fn deref(&self) -> &StoreParts {
+        &self.0
+    }
 }
 
 impl Store {
@@ -189,7 +200,7 @@ impl Store {
         } else {
             return Err(StoreError::Config(format!("unsupported database url (want sqlite:// or postgres://): {url}")));
         };
-        Ok(Store {
+        Ok(Store(Arc::new(StoreParts {
             backend,
             secrets: Arc::new(secrets),
             keys: Arc::new(KeyCache::default()),
@@ -199,7 +210,7 @@ impl Store {
             local_commits: Arc::new(Notify::new()),
             url: Arc::from(url),
             node: Arc::from(node_name()),
-        })
+        })))
     }
 
     /// Schema versions applied to the database, and those this build knows.
