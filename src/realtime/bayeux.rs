@@ -289,7 +289,7 @@ pub struct Bayeux {
     authorizer: Arc<dyn Authorizer>,
     clients: Mutex<HashMap<Arc<str>, Arc<Client>>>,
     /// channel → subscribed clients. Lock order: `channels` before a client's state.
-    channels: Mutex<HashMap<Arc<str>, Vec<Arc<Client>>>>,
+    channels: Mutex<ChannelIndex>,
     closing: AtomicBool,
     shutdown: Notify,
     handshakes: AtomicU64,
@@ -366,7 +366,7 @@ impl Bayeux {
             settings,
             authorizer,
             clients: Mutex::new(HashMap::new()),
-            channels: Mutex::new(HashMap::new()),
+            channels: Mutex::new(ChannelIndex::default()),
             closing: AtomicBool::new(false),
             shutdown: Notify::new(),
             handshakes: AtomicU64::new(0),
@@ -393,6 +393,16 @@ impl Bayeux {
             dropped_slow: self.dropped_slow.load(Ordering::Relaxed),
             dropped_idle: self.dropped_idle.load(Ordering::Relaxed),
         }
+    }
+
+    /// Is any SDK user subscribed on this node?
+    pub fn has_user_channels(&self) -> bool {
+        !lock(&self.channels).user_channels_per_app.is_empty()
+    }
+
+    /// Is any SDK user of `app_id` subscribed on this node?
+    pub fn has_app_subscribers(&self, app_id: &str) -> bool {
+        lock(&self.channels).user_channels_per_app.contains_key(app_id)
     }
 
     pub fn is_closing(&self) -> bool {
@@ -599,12 +609,9 @@ impl Bayeux {
             return fail(r, errors::too_many("subscriptions"));
         }
         for c in new {
-            let name: Arc<str> = match index.get_key_value(c.as_str()) {
-                Some((k, _)) => k.clone(),
-                None => Arc::from(c.as_str()),
-            };
+            let name: Arc<str> = index.name(c.as_str()).unwrap_or_else(|| Arc::from(c.as_str()));
             st.channels.push(name.clone());
-            index.entry(name).or_default().push(client.clone());
+            index.add(name, client.clone());
         }
         r
     }
@@ -628,7 +635,7 @@ impl Bayeux {
         let mut st = client.lock();
         for c in &channels {
             st.channels.retain(|s| &**s != c.as_str());
-            remove_from_index(&mut index, c, &client);
+            index.remove(c, &client);
         }
         r
     }
@@ -656,7 +663,7 @@ impl Bayeux {
         st.queue = VecDeque::new();
         st.queued_bytes = 0;
         for c in std::mem::take(&mut st.channels) {
-            remove_from_index(&mut index, &c, &client);
+            index.remove(&c, &client);
         }
         drop(st);
         drop(index);
@@ -673,12 +680,12 @@ impl Bayeux {
     /// publishes to concrete user channels). Returns how many clients got it. Clients whose
     /// queue would overflow are dropped instead.
     pub fn publish(&self, channel: &str, id: &str, data: &Value) -> usize {
-        let message: Arc<str> = Arc::from(json!({ "channel": channel, "data": data, "id": id }).to_string());
         let mut delivered = 0;
         let mut overflowing = Vec::new();
         {
             let index = lock(&self.channels);
             let Some(subscribers) = index.get(channel) else { return 0 };
+            let message: Arc<str> = Arc::from(json!({ "channel": channel, "data": data, "id": id }).to_string());
             for client in subscribers {
                 let mut st = client.lock();
                 if st.gone.is_some() {
@@ -771,11 +778,51 @@ impl Bayeux {
     }
 }
 
-fn remove_from_index(index: &mut HashMap<Arc<str>, Vec<Arc<Client>>>, channel: &str, client: &Arc<Client>) {
-    if let Some(list) = index.get_mut(channel) {
-        list.retain(|c| !Arc::ptr_eq(c, client));
+/// Who is subscribed where, and how many SDK user channels each app has on this node (the
+/// hub skips the events of an app nobody here listens to without building them).
+#[derive(Default)]
+struct ChannelIndex {
+    subscribers: HashMap<Arc<str>, Vec<Arc<Client>>>,
+    user_channels_per_app: HashMap<String, usize>,
+}
+
+impl ChannelIndex {
+    fn get(&self, channel: &str) -> Option<&Vec<Arc<Client>>> {
+        self.subscribers.get(channel)
+    }
+
+    fn name(&self, channel: &str) -> Option<Arc<str>> {
+        self.subscribers.get_key_value(channel).map(|(k, _)| k.clone())
+    }
+
+    fn len(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    fn add(&mut self, channel: Arc<str>, client: Arc<Client>) {
+        let list = self.subscribers.entry(channel.clone()).or_default();
         if list.is_empty() {
-            index.remove(channel);
+            if let Some((app, _)) = super::sdk::parse_user_channel(&channel) {
+                *self.user_channels_per_app.entry(app.to_string()).or_default() += 1;
+            }
+        }
+        list.push(client);
+    }
+
+    fn remove(&mut self, channel: &str, client: &Arc<Client>) {
+        let Some(list) = self.subscribers.get_mut(channel) else { return };
+        list.retain(|c| !Arc::ptr_eq(c, client));
+        if !list.is_empty() {
+            return;
+        }
+        self.subscribers.remove(channel);
+        if let Some((app, _)) = super::sdk::parse_user_channel(channel) {
+            if let Some(n) = self.user_channels_per_app.get_mut(app) {
+                *n -= 1;
+                if *n == 0 {
+                    self.user_channels_per_app.remove(app);
+                }
+            }
         }
     }
 }

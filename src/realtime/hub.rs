@@ -4,7 +4,8 @@
 //! It wakes on [`Store::events_committed`] (commits on this node, and on other nodes of a
 //! PostgreSQL cluster through LISTEN/NOTIFY: `store::cluster`) and on a slow poll (the
 //! fallback while that signal is down), reads with
-//! [`Store::events_since`] and keeps its cursor in memory, starting at
+//! [`Store::events_since`] (decoding only the events of apps someone on this node listens
+//! to; while nobody does, only their seqs) and keeps its cursor in memory, starting at
 //! [`Store::last_event_seq`]: delivery is live, not a replay (the SDKs refetch history
 //! when their transport comes up). Events are published in the order they become visible,
 //! which is commit order; within a conversation that is message order.
@@ -170,9 +171,15 @@ async fn run(store: Store, bayeux: Arc<Bayeux>, settings: HubSettings, mut curso
 async fn drain(store: &Store, cursor: &mut Cursor, fanout: &mut Fanout, settings: &HubSettings) -> StoreResult<()> {
     let mut from = if cursor.has_gap() { cursor.settled() } else { cursor.head() };
     loop {
-        let events = store.events_since(from, settings.batch).await?;
+        // Only the events of apps someone on this node listens to are read whole.
+        let events = if fanout.bayeux.has_user_channels() {
+            let bayeux = fanout.bayeux.clone();
+            store.events_since(from, settings.batch, |app| bayeux.has_app_subscribers(app)).await?
+        } else {
+            store.event_seqs_since(from, settings.batch).await?.into_iter().map(|seq| (seq, None)).collect()
+        };
         let full = events.len() as i64 >= settings.batch;
-        let last = events.last().map(|e| e.seq);
+        let last = events.last().map(|e| e.0);
         fanout.deliver(cursor, events).await;
         match last {
             Some(last) if full => from = last,
@@ -197,15 +204,19 @@ impl Fanout {
         Fanout { store, bayeux, memo: HashMap::new(), memo_order: VecDeque::new() }
     }
 
-    async fn deliver(&mut self, cursor: &mut Cursor, events: Vec<StoredEvent>) {
+    /// Publishes the events read whole; the others (of apps nobody here listens to) only
+    /// move the cursor.
+    async fn deliver(&mut self, cursor: &mut Cursor, events: Vec<(i64, Option<StoredEvent>)>) {
         // Participants are looked up once per conversation per batch.
         let mut batch: HashMap<String, Vec<String>> = HashMap::new();
         let now = Instant::now();
-        for e in events {
-            if !cursor.admit(e.seq, now) {
+        for (seq, event) in events {
+            if !cursor.admit(seq, now) {
                 continue;
             }
-            self.deliver_one(&e, &mut batch).await;
+            if let Some(e) = event {
+                self.deliver_one(&e, &mut batch).await;
+            }
         }
     }
 

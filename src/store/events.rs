@@ -60,10 +60,28 @@ pub(crate) fn decode_rows(rows: Vec<EventRow>) -> Vec<StoredEvent> {
 }
 
 impl super::Store {
-    /// Events of every app after `after_seq`, oldest first (live fan-out reads this).
-    pub async fn events_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+    /// Events of every app after `after_seq`, oldest first, each with its seq (live fan-out
+    /// reads this). Only the events of apps `wanted` answers true for are decoded: the
+    /// fan-out of a node skips the apps nobody on it listens to, and still steps over their
+    /// seqs.
+    pub async fn events_since(&self, after_seq: i64, limit: i64, wanted: impl Fn(&str) -> bool) -> StoreResult<Vec<(i64, Option<StoredEvent>)>> {
         let q = sql::query_as::<EventRow>(format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")).bind(after_seq).bind(limit);
-        Ok(decode_rows(q.fetch_all(self.reader()).await?))
+        let rows = q.fetch_all(self.reader()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let seq = row.0;
+                let event = if wanted(&row.2) { decode_rows(vec![row]).pop() } else { None };
+                (seq, event)
+            })
+            .collect())
+    }
+
+    /// The seqs of the events after `after_seq`, oldest first: what the fan-out steps over
+    /// while nobody on its node listens (a primary-key range, no payload read).
+    pub async fn event_seqs_since(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<i64>> {
+        let rows: Vec<(i64,)> = sql::query_as("SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT $2").bind(after_seq).bind(limit).fetch_all(self.reader()).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// The newest event's sequence number (0 when there is none).

@@ -87,7 +87,6 @@ impl Store {
         // Every row read is marked, even one that cannot be decoded (it is logged): it
         // would never become readable by waiting.
         let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let events = decode_rows(rows);
 
         let mut hooks: HashMap<String, Vec<(String, WebhookDoc)>> = HashMap::new();
         // Each webhook's integration, and each app's switchboard gating (`None`: no enabled
@@ -96,10 +95,13 @@ impl Store {
         // Who was in control is not: the event carries it (see `ConversationRef::control`).
         let mut integration_of: HashMap<String, String> = HashMap::new();
         let mut gating: HashMap<String, Option<Routing>> = HashMap::new();
-        for app_id in events.iter().map(|e| e.app_id.as_str()).collect::<BTreeSet<_>>() {
-            let rows: Vec<(String, String, String)> =
+        for app_id in rows.iter().map(|r| r.2.as_str()).collect::<BTreeSet<_>>() {
+            let hook_rows: Vec<(String, String, String)> =
                 sql::query_as("SELECT id, integration_id, body FROM webhooks WHERE app_id = $1 ORDER BY id").bind(app_id).fetch_all(self.reader()).await?;
-            let docs = rows
+            if hook_rows.is_empty() {
+                continue;
+            }
+            let docs = hook_rows
                 .into_iter()
                 .map(|(id, integration, body)| {
                     integration_of.insert(id.clone(), integration);
@@ -109,6 +111,9 @@ impl Store {
             hooks.insert(app_id.to_string(), docs);
             gating.insert(app_id.to_string(), routing(self, app_id).await?);
         }
+        // Only the events of apps with webhooks are decoded and rendered; the others are
+        // just marked routed.
+        let events = decode_rows(rows.into_iter().filter(|r| hooks.contains_key(&r.2)).collect());
 
         let mut users: HashMap<String, User> = HashMap::new();
         let mut deliveries: Vec<NewDelivery> = Vec::new();
