@@ -26,14 +26,23 @@ impl StoredEvent {
 
 /// Records `event` of app `app_id` on the transaction's connection. The only way into
 /// the outbox.
+///
+/// An event of an app that has no webhook as it commits is born routed (`routed_at` set):
+/// no webhook can want it (a webhook hears the events after its creation), and the router
+/// then neither reads it nor rewrites its row, which on the one SQLite writer was a second
+/// write of every event of the apps that only use the SDKs.
 pub(crate) async fn record(c: &mut Tx<'_>, app_id: &str, event: &Event) -> StoreResult<()> {
-    sql::query("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    let now = now_ms();
+    sql::query(
+        "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $2) THEN NULL ELSE $6 END)",
+    )
         .bind(new_id())
         .bind(app_id)
         .bind(event.trigger().as_str())
         .bind(event.conversation().map(|c| c.id.as_str()))
         .bind(event.encode())
-        .bind(now_ms())
+        .bind(now)
         .execute(&mut *c)
         .await?;
     c.note_event();
