@@ -933,6 +933,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn knows_which_apps_have_a_user_subscribed() {
+        struct Any;
+        #[async_trait::async_trait]
+        impl Authorizer for Any {
+            async fn authorize_subscribe(&self, _: &str, _: Option<&Value>) -> Result<(), String> {
+                Ok(())
+            }
+        }
+        let b = Bayeux::new(Settings::default(), Arc::new(Any));
+        assert!(!b.has_user_channels());
+        let (ann, bob) = (handshake(&b).await, handshake(&b).await);
+        for cid in [&ann, &bob] {
+            let r = one(&b, json!({"channel": "/meta/subscribe", "clientId": cid, "subscription": "/sdk/apps/a1/appusers/u1"})).await;
+            assert_eq!(r["successful"], true, "{r}");
+        }
+        let r = one(&b, json!({"channel": "/meta/subscribe", "clientId": ann, "subscription": "/users/ann"})).await;
+        assert_eq!(r["successful"], true, "{r}");
+        assert!(b.has_user_channels());
+        assert!(b.has_app_subscribers("a1"));
+        assert!(!b.has_app_subscribers("a2"), "only the app subscribed to");
+        let r = one(&b, json!({"channel": "/meta/unsubscribe", "clientId": ann, "subscription": "/sdk/apps/a1/appusers/u1"})).await;
+        assert_eq!(r["successful"], true, "{r}");
+        assert!(b.has_app_subscribers("a1"), "bob still listens");
+        b.drop_client(&bob, Gone::Disconnected);
+        assert!(!b.has_app_subscribers("a1"));
+        assert!(!b.has_user_channels(), "a channel outside the SDK's is not a user's");
+    }
+
+    #[tokio::test]
     async fn too_many_clients_are_refused() {
         let b = bayeux_with(Settings { max_clients: 1, ..Settings::default() });
         handshake(&b).await;

@@ -231,3 +231,27 @@ async fn expiry(store: &Store) {
 }
 
 story!(expiry_stops_at_a_delivery_in_flight, expiry);
+
+/// The events of an app with no webhook are born routed: the router has nothing to read
+/// or rewrite for them, and a webhook created later hears only what follows it.
+async fn born_routed(store: &Store) {
+    let app = store.create_app(new_app(new_id(), json!({"displayName": "No hooks"})).unwrap()).await.unwrap().id;
+    let (c, _) = store.create_conversation(&app, parse_new_conversation(json!({"type": "sdkGroup"}), 10).unwrap()).await.unwrap();
+    post(store, &app, &c.id, "before").await;
+    assert_eq!(store.unrouted_events().await.unwrap(), 0, "nothing waits for the router");
+    assert_eq!(store.route_events(100).await.unwrap().events, 0);
+
+    let (integration, webhook) =
+        new_integration(new_id(), new_id(), json!({"type": "custom", "webhooks": [{"target": "https://example.com/hook", "triggers": ["conversation:message"]}]})).unwrap();
+    let webhook = webhook.unwrap();
+    store.create_integration(&app, integration, Some(webhook.clone())).await.unwrap();
+    post(store, &app, &c.id, "after").await;
+    assert_eq!(store.unrouted_events().await.unwrap(), 1, "an app with a webhook routes its events");
+    let routed = store.route_events(100).await.unwrap();
+    assert_eq!((routed.events, routed.webhooks), (1, vec![webhook.id.clone()]));
+    let batches = store.claim_deliveries(claim("n1", now_ms(), 60_000)).await.unwrap();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(texts(&batches[0]), ["after"]);
+}
+
+story!(events_of_an_app_without_webhooks_are_born_routed, born_routed);
