@@ -130,6 +130,111 @@ async fn two_nodes_on_one_postgres_are_one_system() {
     assert_eq!((seen.len(), counts.len()), (total, total), "each event delivered once: {seen:?}");
 }
 
+// ---- Benchmark: realtime latency across nodes ----
+
+/// Two nodes on one PostgreSQL (in this process); Ann's SDK client is on node B over a
+/// WebSocket; messages are posted through node A, 4 at a time. Prints, per message, the
+/// time from A's answer to the POST until B's client has the message (p50/p99/max).
+/// `SUNBEAM_BENCH_MESSAGES` sets how many (default 1,000).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn realtime_latency_across_nodes() {
+    use std::time::Instant;
+    let Some(a) = TestApp::spawn_with(Spawn { db: Db::Postgres, ..Spawn::default() }).await else { return };
+    let b = a.another_node(|_| {}).await;
+    let total: usize = std::env::var("SUNBEAM_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let app_id = a.create_app("Latency").await;
+    let ann = a.create_user(&app_id, Some("ann")).await;
+    let (key_id, key_secret) = a.create_app_key(&app_id).await;
+    let (status, c) = a.account("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}))).await;
+    assert_eq!(status, 201, "{c}");
+    let path = format!("/v2/apps/{app_id}/conversations/{}/messages", c["conversation"]["id"].as_str().unwrap());
+
+    let mut ws = Ws::connect(b.addr).await;
+    let mut pushed = Vec::new();
+    let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut pushed).await;
+    let client_id = r["clientId"].as_str().expect("handshake").to_string();
+    let jwt = hs256_jwt(&key_id, &key_secret, json!({"scope": "user", "external_id": "ann"}));
+    let channel = format!("/sdk/apps/{app_id}/appusers/{ann}");
+    let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": client_id, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut pushed).await;
+    assert_eq!(r["successful"], true, "{r}");
+    let connect = json!([{"channel": "/meta/connect", "clientId": client_id, "connectionType": "websocket", "id": "c"}]);
+    ws.send(&connect).await;
+
+    // B's client, on its own task: when each message arrived.
+    let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let reader = {
+        let (arrived, channel) = (arrived.clone(), channel.clone());
+        tokio::spawn(async move {
+            while let Some(batch) = ws.recv().await {
+                let now = Instant::now();
+                let batch = batch.as_array().cloned().unwrap_or_default();
+                if batch.iter().any(|m| m["channel"] == "/meta/connect") {
+                    ws.send(&connect).await;
+                }
+                let mut arrived = arrived.lock().unwrap();
+                for m in batch.iter().filter(|m| m["channel"] == channel.as_str()) {
+                    for e in m["data"]["events"].as_array().into_iter().flatten().filter(|e| e["type"] == "message") {
+                        arrived.entry(e["message"]["_id"].as_str().unwrap_or_default().to_string()).or_insert(now);
+                    }
+                }
+            }
+        })
+    };
+
+    // Posts through A, 4 at a time: when each was answered.
+    let a = Arc::new(a);
+    let answered: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let posters: Vec<_> = (0..4)
+        .map(|_| {
+            let (a, path, answered, next) = (a.clone(), path.clone(), answered.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                    let (status, body) = a.account("POST", &path, Some(json!({"author": {"type": "business"}, "content": {"type": "text", "text": "latency"}}))).await;
+                    let at = Instant::now();
+                    assert_eq!(status, 201, "{body}");
+                    answered.lock().unwrap().push((body["messages"][0]["id"].as_str().unwrap().to_string(), at));
+                }
+            })
+        })
+        .collect();
+    for p in posters {
+        p.await.unwrap();
+    }
+    eventually("every message at node B's client", || async {
+        let n = arrived.lock().unwrap().len();
+        if n >= total { Ok(()) } else { Err(format!("{n} of {total}")) }
+    })
+    .await;
+    reader.abort();
+
+    let arrived = arrived.lock().unwrap().clone();
+    let mut early = 0;
+    let mut ms: Vec<f64> = answered
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, at)| {
+            let got = arrived[id];
+            if got < *at {
+                early += 1;
+                0.0
+            } else {
+                (got - *at).as_secs_f64() * 1000.0
+            }
+        })
+        .collect();
+    ms.sort_by(|x, y| x.total_cmp(y));
+    let pick = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "realtime across nodes (PostgreSQL, post via A, WebSocket client on B, {total} messages, 4 posters): POST answered -> client has it: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({early} arrived before the POST's answer was read)",
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    );
+}
+
 // ---- Benchmark: idle realtime connections across nodes ----
 
 /// A `sunbeam serve` process (so its RSS is its alone), killed on drop.
