@@ -174,6 +174,10 @@ pub struct ConversationCreated {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRemoved {
     pub conversation: ConversationRef,
+    /// The users who were in it: their participations are deleted with it, so by the time
+    /// the event is read nobody could look them up. Empty in rows written before.
+    #[serde(default)]
+    pub participants: Vec<String>,
 }
 
 /// A user joining or leaving a conversation.
@@ -596,7 +600,7 @@ mod tests {
         let change = ClientChange { user: summary(), client: client.into(), reason: ClientChangeReason::SdkLogin, source: json!({"type": "web"}), conversation: None };
         let events = vec![
             Event::ConversationCreated(ConversationCreated { conversation: conversation(), user: Some(summary()), creation_reason: CreationReason::None, source: json!({"type": "api"}) }),
-            Event::ConversationRemoved(ConversationRemoved { conversation: conversation() }),
+            Event::ConversationRemoved(ConversationRemoved { conversation: conversation(), participants: vec!["u1".into()] }),
             Event::ParticipantJoined(Membership { conversation: conversation(), user: summary() }),
             Event::ParticipantLeft(Membership { conversation: conversation(), user: summary() }),
             Event::MessagePosted(MessagePosted { conversation: conversation(), message: json!({"id": "m1"}), author_user: Some(summary()) }),

@@ -285,6 +285,12 @@ impl Fanout {
                 batch.insert(cid.clone(), users);
             }
         }
+        if plan.membership == Membership::Removed {
+            if let Some(cid) = &plan.conversation_id {
+                batch.remove(cid);
+                self.memo.remove(cid);
+            }
+        }
         if let Some(u) = &plan.close_user {
             self.bayeux.close_channel(&user_channel(&e.app_id, u));
         }

@@ -246,9 +246,11 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *c)
                     .await?;
+                let participants: Vec<(String,)> = sql::query_as("SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY id").bind(&id).fetch_all(&mut *c).await?;
                 sql::query("DELETE FROM participants WHERE conversation_id = $1").bind(&id).execute(&mut *c).await?;
                 sql::query("DELETE FROM conversations WHERE id = $1").bind(&id).execute(&mut *c).await?;
-                events::record(c, &app_id, &Event::ConversationRemoved(ConversationRemoved { conversation: (&conversation).into() })).await?;
+                let removed = ConversationRemoved { conversation: (&conversation).into(), participants: participants.into_iter().map(|(u,)| u).collect() };
+                events::record(c, &app_id, &Event::ConversationRemoved(removed)).await?;
                 Ok(())
             })
         })

@@ -95,11 +95,15 @@ pub fn plan(event: &Event, created_at: i64) -> Option<Plan> {
             Some(Plan { to_participants: Some(json!({ "type": "activity", "conversation": conversation, "activity": a })), skip, ..base })
         }
         Event::ConversationCreated(e) => Some(Plan { to_participants: Some(json!({ "type": "conversation:added", "conversation": conversation_ref(&e.conversation) })), ..base }),
-        Event::ConversationRemoved(e) => Some(Plan {
-            to_participants: Some(json!({ "type": "conversation:removed", "conversation": conversation_ref(&e.conversation) })),
-            membership: Membership::Removed,
-            ..base
-        }),
+        Event::ConversationRemoved(e) => {
+            let removed = json!({ "type": "conversation:removed", "conversation": conversation_ref(&e.conversation) });
+            if e.participants.is_empty() {
+                // A row from before the event named them: whoever the hub last knew.
+                Some(Plan { to_participants: Some(removed), membership: Membership::Removed, ..base })
+            } else {
+                Some(Plan { direct: e.participants.iter().map(|u| (u.clone(), removed.clone())).collect(), membership: Membership::Removed, ..base })
+            }
+        }
         Event::ParticipantJoined(e) | Event::ParticipantLeft(e) => {
             let joined = matches!(event, Event::ParticipantJoined(_));
             let participant = participant_ref(&e.user);
@@ -257,8 +261,12 @@ mod tests {
             source: json!({"type": "api"}),
         });
         assert_eq!(plan(&created, AT).unwrap().to_participants.unwrap()["type"], "conversation:added");
-        let removed = plan(&Event::ConversationRemoved(ConversationRemoved { conversation: conv(ConversationKind::SdkGroup) }), AT).unwrap();
-        assert_eq!(removed.to_participants.unwrap()["type"], "conversation:removed");
+        let removed = plan(&Event::ConversationRemoved(ConversationRemoved { conversation: conv(ConversationKind::SdkGroup), participants: vec![] }), AT).unwrap();
+        assert_eq!(removed.to_participants.unwrap()["type"], "conversation:removed", "an old row: to whoever the hub knew");
+        assert_eq!(removed.membership, Membership::Removed);
+        let removed = plan(&Event::ConversationRemoved(ConversationRemoved { conversation: conv(ConversationKind::SdkGroup), participants: vec!["u1".into(), "u2".into()] }), AT).unwrap();
+        assert!(removed.to_participants.is_none());
+        assert_eq!(removed.direct.iter().map(|(u, e)| (u.as_str(), e["type"].as_str().unwrap())).collect::<Vec<_>>(), [("u1", "conversation:removed"), ("u2", "conversation:removed")]);
         assert_eq!(removed.membership, Membership::Removed);
         let gone = plan(&Event::UserRemoved(UserRemoved { user: summary("u1", None) }), AT).unwrap();
         assert_eq!(gone.close_user.as_deref(), Some("u1"));

@@ -364,6 +364,27 @@ async fn joining_and_leaving_are_announced() {
 }
 
 #[tokio::test]
+async fn deleting_a_conversation_is_announced_to_who_was_in_it() {
+    let f = fixture().await;
+    // Made while nobody of the app is subscribed (the fixture's probe has left), so the
+    // live fan-out has never seen it: the removal itself must say who was in it.
+    let (status, c) = f.app.account("POST", &format!("/v2/apps/{}/conversations", f.app_id), Some(json!({"type": "sdkGroup", "participants": [{"userId": f.ann}]}))).await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["conversation"]["id"].as_str().unwrap().to_string();
+    let ann_cid = f.subscribed_client(&f.ann, "ann").await;
+    let mut poll = f.connect(&ann_cid);
+    let (status, body) = f.app.account("DELETE", &format!("/v2/apps/{}/conversations/{id}", f.app_id), None).await;
+    assert_eq!(status, 200, "{body}");
+    loop {
+        let heard = events(&within("ann's conversation:removed", poll).await.unwrap());
+        if heard.iter().any(|e| e["type"] == "conversation:removed" && e["conversation"]["_id"] == id.as_str()) {
+            break;
+        }
+        poll = f.connect(&ann_cid);
+    }
+}
+
+#[tokio::test]
 async fn jsonp_callback_polling_and_cors() {
     let f = fixture().await;
     let handshake = json!([{"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["callback-polling"]}]).to_string();
