@@ -463,37 +463,34 @@ async fn floor_scenarios(config: &BenchConfig, dir: &std::path::Path, results: &
     Ok(())
 }
 
+/// Posts `total` bench messages at concurrency `c`, round robin over `paths`, each
+/// answered 201.
+async fn post_messages(addrs: &[SocketAddr], auth: &Arc<str>, paths: Vec<String>, total: usize, c: usize) -> load::Stats {
+    let (paths, auth) = (Arc::new(paths), auth.clone());
+    load::drive(addrs, total, c, move |i, conn| {
+        let (paths, auth) = (paths.clone(), auth.clone());
+        async move {
+            let body = message(i);
+            let (conn, r) = expect(conn, "POST", &paths[i % paths.len()], &auth, Some(&body), 201).await;
+            (conn, r.map(|_| ()))
+        }
+    })
+    .await
+}
+
 /// PostMessage to one conversation, then over many; answers the "many" figures.
 async fn post_scenarios(config: &BenchConfig, ctx: &Ctx, one: &str, many: &[String], tag: &str, cpus: &mut Vec<(usize, CpuShare)>) -> Result<Vec<(usize, Figures)>, String> {
     let auth: Arc<str> = Arc::from(ctx.auth.as_str());
     if tag.is_empty() {
         for &c in &config.concurrency {
-            let (path, auth) = (Arc::new(ctx.messages_path(one)), auth.clone());
-            let stats = load::drive(&ctx.addrs, config.messages / 4, c, move |i, conn| {
-                let (path, auth) = (path.clone(), auth.clone());
-                async move {
-                    let body = message(i);
-                    let (conn, r) = expect(conn, "POST", &path, &auth, Some(&body), 201).await;
-                    (conn, r.map(|_| ()))
-                }
-            })
-            .await;
+            let stats = post_messages(&ctx.addrs, &auth, vec![ctx.messages_path(one)], config.messages / 4, c).await;
             stats.report(&format!("post, one conversation, concurrency {c}"), "msgs");
         }
     }
     let mut out = Vec::new();
     for &c in &config.concurrency {
-        let (paths, auth) = (Arc::new(many.iter().map(|id| ctx.messages_path(id)).collect::<Vec<_>>()), auth.clone());
         let cpu_before = cpu_by_role(&ctx.pids);
-        let stats = load::drive(&ctx.addrs, config.messages, c, move |i, conn| {
-            let (paths, auth) = (paths.clone(), auth.clone());
-            async move {
-                let body = message(i);
-                let (conn, r) = expect(conn, "POST", &paths[i % paths.len()], &auth, Some(&body), 201).await;
-                (conn, r.map(|_| ()))
-            }
-        })
-        .await;
+        let stats = post_messages(&ctx.addrs, &auth, many.iter().map(|id| ctx.messages_path(id)).collect(), config.messages, c).await;
         out.push((c, stats.report(&format!("post, {} conversations, concurrency {c}{tag}", many.len()), "msgs")));
         let cpu = CpuShare::between(cpu_before, cpu_by_role(&ctx.pids), stats.latencies_us.len());
         println!("  server CPU per message: {}", cpu.show());
@@ -585,16 +582,7 @@ async fn flat_scenario(config: &BenchConfig, cluster: &Cluster, mut nodes: Vec<P
     let c = *config.concurrency.iter().max().unwrap_or(&64);
     let flat_config = BenchConfig { concurrency: vec![c], ..config.clone() };
     let run_started = Instant::now();
-    let (paths, auth) = (Arc::new(many.iter().map(|id| ctx.messages_path(id)).collect::<Vec<_>>()), Arc::<str>::from(ctx.auth.as_str()));
-    let stats = load::drive(&ctx.addrs, config.messages, c, move |i, conn| {
-        let (paths, auth) = (paths.clone(), auth.clone());
-        async move {
-            let body = message(i);
-            let (conn, r) = expect(conn, "POST", &paths[i % paths.len()], &auth, Some(&body), 201).await;
-            (conn, r.map(|_| ()))
-        }
-    })
-    .await;
+    let stats = post_messages(&ctx.addrs, &Arc::from(ctx.auth.as_str()), many.iter().map(|id| ctx.messages_path(id)).collect(), config.messages, c).await;
     stop.store(true, Ordering::Relaxed);
     let _ = watcher.await;
     checker.close().await;

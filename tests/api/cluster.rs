@@ -66,14 +66,11 @@ async fn two_nodes_on_one_postgres_are_one_system() {
     // Realtime: Ann's SDK on B (handshake, subscribe, a held connect over a WebSocket).
     let mut ws = Ws::connect(b.addr).await;
     let mut pushed = Vec::new();
-    let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut pushed).await;
-    let client_id = r["clientId"].as_str().expect("handshake").to_string();
     let jwt = hs256_jwt(&key_id, &key_secret, json!({"scope": "user", "external_id": "ann"}));
     let channel = format!("/sdk/apps/{app_id}/appusers/{ann}");
-    let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": client_id, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut pushed).await;
+    let (client_id, r) = ws.subscribe(&channel, json!({"jwt": jwt}), &mut pushed).await;
     assert_eq!(r["successful"], true, "{r}");
-    let connect = json!([{"channel": "/meta/connect", "clientId": client_id, "connectionType": "websocket", "id": "c"}]);
-    ws.send(&connect).await;
+    let connect = ws.hold_connect(&client_id).await;
 
     // Messages posted through A, concurrently (on PostgreSQL they commit out of `seq`
     // order, which the hub's late-commit window absorbs).
@@ -152,14 +149,11 @@ async fn realtime_latency_across_nodes() {
 
     let mut ws = Ws::connect(b.addr).await;
     let mut pushed = Vec::new();
-    let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut pushed).await;
-    let client_id = r["clientId"].as_str().expect("handshake").to_string();
     let jwt = hs256_jwt(&key_id, &key_secret, json!({"scope": "user", "external_id": "ann"}));
     let channel = format!("/sdk/apps/{app_id}/appusers/{ann}");
-    let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": client_id, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut pushed).await;
+    let (client_id, r) = ws.subscribe(&channel, json!({"jwt": jwt}), &mut pushed).await;
     assert_eq!(r["successful"], true, "{r}");
-    let connect = json!([{"channel": "/meta/connect", "clientId": client_id, "connectionType": "websocket", "id": "c"}]);
-    ws.send(&connect).await;
+    let connect = ws.hold_connect(&client_id).await;
 
     // B's client, on its own task: when each message arrived.
     let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -454,16 +448,12 @@ async fn bench_client() {
                 }
             };
             let mut ws = Ws::over(stream, addr).await;
-            let mut other = Vec::new();
-            let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut other).await;
-            let cid = r["clientId"].as_str().expect("handshake").to_string();
-            let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": cid, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut other).await;
+            let (cid, r) = ws.subscribe(&channel, json!({"jwt": jwt}), &mut Vec::new()).await;
             if r["successful"] != true {
                 println!("bench failed subscribe {g}: {r}");
                 return;
             }
-            let connect = json!([{"channel": "/meta/connect", "clientId": cid, "connectionType": "websocket", "id": "c"}]);
-            ws.send(&connect).await;
+            let connect = ws.hold_connect(&cid).await;
             ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             drop(permit);
             while let Some(batch) = ws.recv().await {

@@ -50,11 +50,8 @@ async fn metrics_count_requests_by_route_template_and_the_dashboard_queries_only
     let (_, c) = app.account("POST", &format!("/v2/apps/{app_id}/conversations"), Some(json!({"type": "personal", "participants": [{"userId": ann}]}))).await;
     let conversation = format!("/v2/apps/{app_id}/conversations/{}", c["conversation"]["id"].as_str().unwrap());
     let mut ws = Ws::connect(app.addr).await;
-    let mut other = Vec::new();
-    let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut other).await;
-    let cid = r["clientId"].as_str().unwrap().to_string();
     let jwt = hs256_jwt(&kid, &secret, json!({"scope": "user", "external_id": "ann"}));
-    let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": cid, "subscription": format!("/sdk/apps/{app_id}/appusers/{ann}"), "ext": {"jwt": jwt}, "id": "s"}), &mut other).await;
+    let (_, r) = ws.subscribe(&format!("/sdk/apps/{app_id}/appusers/{ann}"), json!({"jwt": jwt}), &mut Vec::new()).await;
     assert_eq!(r["successful"], true, "{r}");
     let (status, _) = app.account("POST", &format!("{conversation}/messages"), Some(json!({"author": {"type": "business"}, "content": {"type": "text", "text": "hi"}}))).await;
     assert_eq!(status, 201);

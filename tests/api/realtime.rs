@@ -522,6 +522,24 @@ impl Ws {
         }
     }
 
+    /// Handshakes for the websocket transport and subscribes to `channel` with `ext`;
+    /// answers the client id and the subscribe reply (anything else that arrives goes to
+    /// `other`).
+    pub async fn subscribe(&mut self, channel: &str, ext: Value, other: &mut Vec<Value>) -> (String, Value) {
+        let r = self.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), other).await;
+        let client_id = r["clientId"].as_str().expect("handshake").to_string();
+        let r = self.call(json!({"channel": "/meta/subscribe", "clientId": client_id, "subscription": channel, "ext": ext, "id": "s"}), other).await;
+        (client_id, r)
+    }
+
+    /// Sends a `/meta/connect` for `client_id`, which the server holds until it has
+    /// something to push; answers the message, to send again after each connect reply.
+    pub async fn hold_connect(&mut self, client_id: &str) -> Value {
+        let connect = json!([{"channel": "/meta/connect", "clientId": client_id, "connectionType": "websocket", "id": "c"}]);
+        self.send(&connect).await;
+        connect
+    }
+
     /// Sends one message and returns the reply to it (by `id`), keeping anything else
     /// that arrives meanwhile in `other`.
     pub async fn call(&mut self, msg: Value, other: &mut Vec<Value>) -> Value {
@@ -726,13 +744,9 @@ async fn idle_connections_fit_in_a_gibibyte() {
             socket.bind(SocketAddr::from(([127, 0, 0, 1 + (i / 20_000) as u8], 0))).unwrap();
             let stream = socket.connect(addr).await.expect("connect");
             let mut ws = Ws::over(stream, addr).await;
-            let mut other = Vec::new();
-            let r = ws.call(json!({"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["websocket"], "id": "h"}), &mut other).await;
-            let cid = r["clientId"].as_str().expect("handshake").to_string();
-            let r = ws.call(json!({"channel": "/meta/subscribe", "clientId": cid, "subscription": channel, "ext": {"jwt": jwt}, "id": "s"}), &mut other).await;
+            let (cid, r) = ws.subscribe(&channel, json!({"jwt": jwt}), &mut Vec::new()).await;
             assert_eq!(r["successful"], true, "{r}");
-            let connect = json!([{"channel": "/meta/connect", "clientId": cid, "connectionType": "websocket", "id": "c"}]);
-            ws.send(&connect).await;
+            let connect = ws.hold_connect(&cid).await;
             ready.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             drop(permit);
             // Idle: answer each connect reply with the next connect, count deliveries.
