@@ -57,15 +57,17 @@ pub(crate) const EVENT_COLUMNS: &str = "seq, id, app_id, kind, payload, created_
 /// Decodes outbox rows. A row this build cannot read is logged and left out, so that one
 /// bad row never stops delivery of the others.
 pub(crate) fn decode_rows(rows: Vec<EventRow>) -> Vec<StoredEvent> {
-    rows.into_iter()
-        .filter_map(|(seq, id, app_id, kind, payload, created_at)| match Event::decode(&kind, &payload) {
-            Ok(event) => Some(StoredEvent { seq, id, app_id, event, created_at }),
-            Err(e) => {
-                tracing::error!(event = %id, kind = %kind, error = %e, "unreadable outbox event; skipped");
-                None
-            }
-        })
-        .collect()
+    rows.into_iter().filter_map(decode_row).collect()
+}
+
+fn decode_row((seq, id, app_id, kind, payload, created_at): EventRow) -> Option<StoredEvent> {
+    match Event::decode(&kind, &payload) {
+        Ok(event) => Some(StoredEvent { seq, id, app_id, event, created_at }),
+        Err(e) => {
+            tracing::error!(event = %id, kind = %kind, error = %e, "unreadable outbox event; skipped");
+            None
+        }
+    }
 }
 
 impl super::Store {
@@ -80,7 +82,7 @@ impl super::Store {
             .into_iter()
             .map(|row| {
                 let seq = row.0;
-                let event = if wanted(&row.2) { decode_rows(vec![row]).pop() } else { None };
+                let event = if wanted(&row.2) { decode_row(row) } else { None };
                 (seq, event)
             })
             .collect())
