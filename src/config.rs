@@ -411,12 +411,20 @@ pub struct LimitsConfig {
     pub rate_limit_user_burst: u32,
 
     /// Requests per second from one client IP address, before any authentication (the
-    /// peer address of the connection: behind a load balancer, raise it or turn it off
-    /// with 0).
+    /// peer address of the connection, or behind one of `trusted_proxies` the address it
+    /// forwarded for; 0 turns it off).
     #[arg(long, env = "SUNBEAM_RATE_LIMIT_IP_PER_SECOND", default_value_t = 300)]
     pub rate_limit_ip_per_second: u32,
     #[arg(long, env = "SUNBEAM_RATE_LIMIT_IP_BURST", default_value_t = 600)]
     pub rate_limit_ip_burst: u32,
+
+    /// Load balancers and proxies, comma separated, as addresses or `address/prefix`
+    /// networks (`10.0.0.0/8,::1`). A request whose peer is one of them is counted against
+    /// the per-IP limit by its `X-Forwarded-For`: the right-most address there that is not
+    /// itself a trusted proxy. Empty (the default): `X-Forwarded-For` is never read, so a
+    /// client cannot pick its own address.
+    #[arg(long, env = "SUNBEAM_TRUSTED_PROXIES", value_delimiter = ',', value_parser = ProxyNet::parse)]
+    pub trusted_proxies: Vec<ProxyNet>,
 
     /// Bytes all the headers of one request may take together; more is answered 431.
     #[arg(long, env = "SUNBEAM_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
@@ -442,6 +450,55 @@ pub struct LimitsConfig {
     pub db_acquire_timeout_ms: u64,
 }
 
+/// An address or network of trusted proxies (`trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl ProxyNet {
+    pub fn parse(text: &str) -> Result<ProxyNet, String> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text, None),
+        };
+        let network: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP address or address/prefix"))?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => match p.parse::<u8>() {
+                Ok(p) if p <= bits => p,
+                _ => return Err(format!("{text:?}: the prefix must be a number from 0 to {bits}")),
+            },
+        };
+        Ok(ProxyNet { network, prefix })
+    }
+
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let (net, ip, bits): (u128, u128, u32) = match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        host_bits >= bits || (net >> host_bits) == (ip >> host_bits)
+    }
+}
+
+impl std::fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 impl Default for LimitsConfig {
     /// The documented defaults above (rate limits on).
     fn default() -> Self {
@@ -455,6 +512,7 @@ impl Default for LimitsConfig {
             rate_limit_user_burst: 30,
             rate_limit_ip_per_second: 300,
             rate_limit_ip_burst: 600,
+            trusted_proxies: Vec::new(),
             max_header_bytes: 32 * 1024,
             request_timeout_ms: 30_000,
             header_read_timeout_ms: 10_000,
@@ -468,6 +526,29 @@ impl Default for LimitsConfig {
 mod limits_tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let parsed = Cli::parse_from(["sunbeam", "--trusted-proxies", "10.0.0.0/8,::1,192.168.1.7"]).limits.trusted_proxies;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert!(parsed[0].contains(ip("10.200.3.4")));
+        assert!(!parsed[0].contains(ip("11.0.0.1")));
+        assert!(parsed[0].contains(ip("::ffff:10.1.2.3")), "an IPv4-mapped peer is its IPv4 address");
+        assert!(parsed[1].contains(ip("::1")) && !parsed[1].contains(ip("::2")));
+        assert!(parsed[2].contains(ip("192.168.1.7")) && !parsed[2].contains(ip("192.168.1.8")));
+        assert!(!parsed[2].contains(ip("::1")), "families never match each other");
+        assert!(ProxyNet::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(ProxyNet::parse("::/0").unwrap().contains(ip("2001:db8::1")));
+        for bad in ["10.0.0.0/33", "::1/129", "10.0.0/8", "proxy.local", "10.0.0.0/x"] {
+            assert!(ProxyNet::parse(bad).is_err(), "{bad} was accepted");
+        }
+        let refused = match Cli::try_parse_from(["sunbeam", "--trusted-proxies", "10.0.0.0/99"]) {
+            Ok(_) => panic!("a prefix of 99 was accepted"),
+            Err(refusal) => refusal.to_string(),
+        };
+        assert!(refused.contains("--trusted-proxies"), "the refusal names the setting: {refused}");
+    }
 
     #[derive(Parser)]
     struct Cli {

@@ -27,7 +27,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::error::ApiError;
-use crate::config::LimitsConfig;
+use crate::config::{LimitsConfig, ProxyNet};
 
 /// Which budget a request was over; names it in the 429's title.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,11 +82,38 @@ pub struct Guard {
     pub rates: RateLimits,
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
+    trusted_proxies: Arc<[ProxyNet]>,
 }
 
 impl Guard {
     pub fn new(config: &LimitsConfig) -> Self {
-        Guard { rates: RateLimits::new(config), max_header_bytes: config.max_header_bytes, request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)) }
+        Guard {
+            rates: RateLimits::new(config),
+            max_header_bytes: config.max_header_bytes,
+            request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+            trusted_proxies: config.trusted_proxies.clone().into(),
+        }
+    }
+
+    /// The address a request is counted by: the peer, or when the peer is a trusted proxy,
+    /// the right-most `X-Forwarded-For` hop that is not one (each proxy appends the address
+    /// it heard from, so hops left of the first untrusted one are the client's to invent).
+    fn client_address(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        if self.trusted_proxies.is_empty() || !trusted(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            // An unreadable hop ends the trusted chain: count the last proxy that passed it on.
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else { break };
+            client = ip;
+            if !trusted(ip) {
+                break;
+            }
+        }
+        client
     }
 }
 
@@ -164,12 +191,13 @@ pub fn app_of_path(path: &str) -> Option<&str> {
     (!app.is_empty()).then_some(app)
 }
 
-/// Middleware: the per-IP limit, by the connection's peer address. The SDK API answers in
-/// its own error shape.
+/// Middleware: the per-IP limit, by the connection's peer address (or, behind a trusted
+/// proxy, by `X-Forwarded-For`: [`Guard::client_address`]). The SDK API answers in its own
+/// error shape.
 pub async fn per_ip(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
     let limits = &guard.rates;
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(ip) = peer {
+    if let Some(ip) = peer.map(|peer| guard.client_address(peer, req.headers())) {
         if let Err(e) = limits.check_ip(ip) {
             let path = req.uri().path();
             let sdk = path.starts_with("/sdk/") || path.starts_with("/sc/sdk/");

@@ -90,6 +90,47 @@ async fn the_per_address_limit_refuses_before_authentication() {
     assert_eq!(statuses, vec![401, 401, 401, 429, 429]);
 }
 
+/// GET /v2/apps without credentials (401 until the per-IP budget is spent) with the given
+/// `X-Forwarded-For`; the status.
+async fn anonymous_get_forwarded_for(app: &TestApp, forwarded_for: &str) -> u16 {
+    reqwest::Client::new().get(app.url("/v2/apps")).header("x-forwarded-for", forwarded_for).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let guard = LimitsConfig {
+        rate_limits: true,
+        rate_limit_ip_per_second: 1,
+        rate_limit_ip_burst: 2,
+        trusted_proxies: vec![sunbeam::config::ProxyNet::parse("127.0.0.0/8").unwrap()],
+        ..LimitsConfig::default()
+    };
+    let app = TestApp::spawn_with(Spawn { guard: Some(guard), ..Spawn::default() }).await.unwrap();
+    let mut first = vec![];
+    for _ in 0..3 {
+        first.push(anonymous_get_forwarded_for(&app, "203.0.113.1").await);
+    }
+    assert_eq!(first, vec![401, 401, 429]);
+    // A hop the client wrote itself, left of what the proxy appended, changes nothing.
+    assert_eq!(anonymous_get_forwarded_for(&app, "198.51.100.9, 203.0.113.1").await, 429);
+    // Another client behind the same proxy is not throttled, nor is the proxy itself.
+    assert_eq!(anonymous_get_forwarded_for(&app, "203.0.113.2").await, 401);
+    // Proxies chained inside the trusted network are skipped to reach the client.
+    assert_eq!(anonymous_get_forwarded_for(&app, "203.0.113.1, 127.0.0.9").await, 429);
+    assert_eq!(app.call("GET", "/v2/apps", None, None).await.0, 401);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_is_ignored() {
+    let guard = LimitsConfig { rate_limits: true, rate_limit_ip_per_second: 1, rate_limit_ip_burst: 2, ..LimitsConfig::default() };
+    let app = TestApp::spawn_with(Spawn { guard: Some(guard), ..Spawn::default() }).await.unwrap();
+    let mut statuses = vec![];
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        statuses.push(anonymous_get_forwarded_for(&app, client).await);
+    }
+    assert_eq!(statuses, vec![401, 401, 429], "a client naming a new address each time is still one peer");
+}
+
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
