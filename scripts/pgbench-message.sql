@@ -10,8 +10,8 @@
 -- Then: pgbench -h 127.0.0.1 -U postgres -n -c 64 -j 2 -T 10 -M simple -f scripts/pgbench-message.sql <database>
 \set c random(1, 256)
 BEGIN;
-UPDATE pgb_conv SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = 1 WHERE id = 'conv' || (:c)::text RETURNING last_seq, body;
-INSERT INTO pgb_msgs VALUES ('conv' || (:c)::text, nextval('pgb_seq'), md5(random()::text), '{"type":"text","text":"hello from the bench, a typical message body"}');
-UPDATE pgb_part SET unread_count = unread_count + 1 WHERE conversation_id = 'conv' || (:c)::text AND user_id <> '';
-INSERT INTO pgb_ev (id, app_id, kind, conversation_id, payload, created_at, routed_at) VALUES (md5(random()::text), 'app', 'conversation:message', 'conv' || (:c)::text, '{"v":1,"data":{"message":{"type":"text","text":"hello from the bench, a typical message body"}}}', 1, 1);
+UPDATE pgb_conv SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = 1 WHERE id = 'conv' || (:c)::int::text RETURNING last_seq, body;
+INSERT INTO pgb_msgs VALUES ('conv' || (:c)::int::text, nextval('pgb_seq'), md5(random()::text), '{"type":"text","text":"hello from the bench, a typical message body"}');
+UPDATE pgb_part SET unread_count = unread_count + 1 WHERE conversation_id = 'conv' || (:c)::int::text AND user_id <> '';
+INSERT INTO pgb_ev (id, app_id, kind, conversation_id, payload, created_at, routed_at) VALUES (md5(random()::text), 'app', 'conversation' || chr(58) || 'message', 'conv' || (:c)::int::text, '{"v":1,"data":{"message":{"type":"text","text":"hello from the bench, a typical message body"}}}', 1, 1);
 COMMIT;

@@ -12,6 +12,7 @@ use super::conversations::{find_conversation_tx, participant_of};
 use super::rows::{from_json, to_json};
 use super::switchboards::control_at_activity;
 use super::users::find_user_by_tx;
+use super::message_batch::{Queued, Ready};
 use super::{events, Store, StoreError, StoreResult};
 use crate::domain::conversation::ConversationKind;
 use crate::domain::event::{Activity, ActivityAuthor, ActivityDetails, ConversationRef, Event, MessagePosted, UserSummary};
@@ -54,16 +55,33 @@ async fn author_user(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, author
 impl Store {
     /// Appends a message; answers 423 once the conversation holds the limit.
     ///
+    /// A business message without an attachment is written in a batch with the others
+    /// queued at the time (`message_batch`); every other message, and one the batch does
+    /// not take, is posted alone ([`Store::post_one`]).
+    pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
+        let id = new_id();
+        let now = now_ms();
+        if new.attachment.is_some() || matches!(new.author, AuthorInput::User { .. }) {
+            return self.post_one(app_id, conversation_id, id, now, new, source).await;
+        }
+        let message = build_message(&id, now, &new, None, source.clone());
+        let text = to_json(&message);
+        let ready = Ready { app_id: app_id.to_string(), conversation_id: conversation_id.to_string(), id, received: now, message, text };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.message_batcher.submit(&self.0, Queued { ready, new, source, reply })?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Appends one message in a write of its own.
+    ///
     /// The writer's share is kept small: the id, the time and (for a business author) the
     /// document and its JSON text are made before the write is queued; inside, one UPDATE
     /// both checks the conversation (found, not full) and takes the next `seq`, and the
     /// switchboard is read only when the app has one. Every refusal happens before the
     /// first change, so the write needs no savepoint (`write_checked`).
-    pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
+    pub(super) async fn post_one(&self, app_id: &str, conversation_id: &str, id: String, now: i64, new: NewMessage, source: Value) -> StoreResult<Value> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
         let limit = self.limits.max_messages_per_conversation;
-        let id = new_id();
-        let now = now_ms();
         // A user author's document shows the user as stored, so it is built inside.
         let prebuilt = match new.author {
             AuthorInput::User { .. } => None,

@@ -24,6 +24,7 @@ pub mod attachments;
 pub mod events;
 pub mod integrations;
 pub mod messages;
+mod message_batch;
 pub mod oauth;
 pub mod origins;
 pub mod postgres;
@@ -170,6 +171,8 @@ pub struct StoreParts {
     url: Arc<str>,
     /// This process's name among the nodes (the payload of its notifications).
     pub node: Arc<str>,
+    /// Business messages waiting to be written many at a time (`message_batch`).
+    message_batcher: message_batch::MessageBatcher,
 }
 
 impl std::ops::Deref for Store {
@@ -210,6 +213,7 @@ impl Store {
             local_commits: Arc::new(Notify::new()),
             url: Arc::from(url),
             node: Arc::from(node_name()),
+            message_batcher: Default::default(),
         })))
     }
 
