@@ -56,17 +56,21 @@ pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Event]) 
         return Ok(());
     }
     let now = now_ms();
-    // $1 the app, $2 the time; then four parameters a row.
-    let rows = (0..events.len())
-        .map(|i| {
-            let p = 3 + 4 * i;
-            format!("(${}, $1, ${}, ${}, ${}, $2, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $1) THEN NULL ELSE $2 END)", p, p + 1, p + 2, p + 3)
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut q = sql::query(format!("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) VALUES {rows}")).bind(app_id).bind(now);
-    for event in events {
-        q = q.bind(new_id()).bind(event.trigger().as_str()).bind(event.conversation().map(|c| c.id.clone())).bind(event.encode());
+    // $1 the app, $2 the time; then four parameters a row, and its place (the `seq`s follow
+    // it). Rows past the events' count are NULL: the WHERE drops them.
+    let rows = (0..sql::size_class(events.len())).map(|i| format!("({})", sql::placeholders(3 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+    let mut q = sql::query(format!(
+        "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
+         SELECT column1, $1, column2, column3, column4, $2, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $1) THEN NULL ELSE $2 END \
+         FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"
+    ))
+    .bind(app_id)
+    .bind(now);
+    for (place, event) in events.iter().enumerate() {
+        q = q.bind(new_id()).bind(event.trigger().as_str()).bind(event.conversation().map(|c| c.id.clone())).bind(event.encode()).bind(place as i64);
+    }
+    for _ in events.len()..sql::size_class(events.len()) {
+        q = q.bind(None::<String>).bind(None::<String>).bind(None::<String>).bind(None::<String>).bind(None::<i64>);
     }
     q.execute(&mut *c).await?;
     c.note_event();

@@ -168,9 +168,13 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
         let mut ids: Vec<&str> = shares.iter().map(|s| s.conversation_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut q = sql::query(format!("SELECT id FROM conversations WHERE id IN ({}) ORDER BY id{}", sql::placeholders(1, ids.len()), c.for_update()));
+        let class = sql::size_class(ids.len());
+        let mut q = sql::query(format!("SELECT id FROM conversations WHERE id IN ({}) ORDER BY id{}", sql::placeholders(1, class), c.for_update()));
         for id in &ids {
             q = q.bind(*id);
+        }
+        for _ in ids.len()..class {
+            q = q.bind(None::<String>);
         }
         q.fetch_all(&mut *c).await?;
     }
@@ -189,21 +193,31 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
         return Ok(ready.iter().map(|_| Err(())).collect());
     }
 
-    let rows = (0..taken.len()).map(|i| format!("({})", sql::placeholders(1 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
-    let mut insert = sql::query(format!("INSERT INTO messages (conversation_id, seq, id, body, received) VALUES {rows}"));
+    let class = sql::size_class(taken.len());
+    let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+    let mut insert = sql::query(format!(
+        "INSERT INTO messages (conversation_id, seq, id, body, received) SELECT column1, column2, column3, column4, column5 FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL"
+    ));
     for &(i, seq) in &taken {
         let r = &ready[i];
         insert = insert.bind(&r.conversation_id).bind(seq).bind(&r.id).bind(r.text.as_str()).bind(r.received);
+    }
+    for _ in taken.len()..class {
+        insert = insert.bind(None::<String>).bind(None::<i64>).bind(None::<String>).bind(None::<String>).bind(None::<i64>);
     }
     insert.execute(&mut *c).await?;
 
     // A business author has read nothing of its own: every participant has more unread.
     let counted: Vec<&Share> = shares.iter().enumerate().filter(|(at, _)| bumped.contains_key(at)).map(|(_, s)| s).collect();
-    let cases = (0..counted.len()).map(|i| format!("WHEN ${} THEN ${}", 1 + 2 * i, 2 + 2 * i)).collect::<Vec<_>>().join(" ");
-    let ids = (0..counted.len()).map(|i| format!("${}", 1 + 2 * i)).collect::<Vec<_>>().join(", ");
+    let class = sql::size_class(counted.len());
+    let cases = (0..class).map(|i| format!("WHEN ${} THEN ${}", 1 + 2 * i, 2 + 2 * i)).collect::<Vec<_>>().join(" ");
+    let ids = (0..class).map(|i| format!("${}", 1 + 2 * i)).collect::<Vec<_>>().join(", ");
     let mut unread = sql::query(format!("UPDATE participants SET unread_count = unread_count + CASE conversation_id {cases} ELSE 0 END WHERE conversation_id IN ({ids})"));
     for s in &counted {
         unread = unread.bind(&s.conversation_id).bind(s.count);
+    }
+    for _ in counted.len()..class {
+        unread = unread.bind(None::<String>).bind(None::<i64>);
     }
     unread.execute(&mut *c).await?;
 
@@ -247,8 +261,9 @@ struct Bumped {
 async fn bump_conversations(c: &mut Tx<'_>, shares: &[Share], limit: i64, now: i64) -> StoreResult<HashMap<usize, Bumped>> {
     // $1 the time, $2 the limit; then three parameters a conversation.
     let p = |i: usize, k: usize| 3 + 3 * i + k;
-    let cases = (0..shares.len()).map(|i| format!("WHEN ${} THEN ${}", p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" ");
-    let matches = (0..shares.len()).map(|i| format!("(app_id = ${} AND id = ${} AND message_count + ${} <= $2)", p(i, 0), p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" OR ");
+    let class = sql::size_class(shares.len());
+    let cases = (0..class).map(|i| format!("WHEN ${} THEN ${}", p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" ");
+    let matches = (0..class).map(|i| format!("(app_id = ${} AND id = ${} AND message_count + ${} <= $2)", p(i, 0), p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" OR ");
     let mut q = sql::query(format!(
         "UPDATE conversations SET last_seq = last_seq + CASE id {cases} END, message_count = message_count + CASE id {cases} END, last_updated_at = $1 \
          WHERE ({matches}) AND NOT EXISTS (SELECT 1 FROM switchboards s WHERE s.app_id = conversations.app_id) \
@@ -258,6 +273,9 @@ async fn bump_conversations(c: &mut Tx<'_>, shares: &[Share], limit: i64, now: i
     .bind(limit);
     for s in shares {
         q = q.bind(&s.app_id).bind(&s.conversation_id).bind(s.count);
+    }
+    for _ in shares.len()..class {
+        q = q.bind(None::<String>).bind(None::<String>).bind(None::<i64>);
     }
     let mut bumped = HashMap::new();
     for row in q.fetch_all(&mut *c).await? {

@@ -214,6 +214,15 @@ tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
 tuple_from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 
+/// How many rows a statement over `n` items is written for: the next power of two. A
+/// statement's text names its parameters, so one over any count would be a new statement
+/// to parse and plan for most batches (and, on PostgreSQL, to prepare on each pooled
+/// connection, a round trip more); by size class there are a few, each prepared once.
+/// The rows past `n` are bound to NULL and match nothing.
+pub fn size_class(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
 /// `$first, $first+1, …`: `count` numbered placeholders, for `IN (…)` lists and multi-row
 /// `VALUES`.
 pub fn placeholders(first: usize, count: usize) -> String {

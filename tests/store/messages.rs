@@ -310,3 +310,49 @@ async fn concurrent_mixed(store: &Store) {
 }
 
 story!(concurrent_posts_with_refusals_keep_history_outbox_and_unread_exact, concurrent_mixed, limits = StoreLimits { max_messages_per_conversation: 100, ..StoreLimits::default() });
+
+/// Business messages posted at once are written in batches (one write for everything
+/// queued): a batch spanning two apps and many conversations still gives each message its
+/// conversation's next seq, each app's outbox only its own events in history order, and each
+/// participant the unread count of its conversation; a conversation id of the other app is
+/// unknown (404), as it is when posted alone.
+async fn batches_across_apps(store: &Store) {
+    let (app_a, _, first_a) = setup(store).await;
+    let (app_b, _, first_b) = setup(store).await;
+    let mut conversations = vec![(app_a.clone(), first_a), (app_b.clone(), first_b)];
+    for _ in 0..3 {
+        for app in [&app_a, &app_b] {
+            let ann = store.get_user(app, "ann").await.unwrap().id;
+            let (c, _) = store.create_conversation(app, parse_new_conversation(json!({"type": "sdkGroup", "participants": [{"userId": ann}]}), 10).unwrap()).await.unwrap();
+            conversations.push((app.clone(), c.id));
+        }
+    }
+    // 40 posts into each conversation, all in flight together.
+    let mut tasks = Vec::new();
+    for round in 0..40 {
+        for (app, conversation) in &conversations {
+            let (store, app, conversation) = (store.clone(), app.clone(), conversation.clone());
+            tasks.push(tokio::spawn(async move { store.post_message(&app, &conversation, business(&format!("{conversation} {round}")), source()).await }));
+        }
+    }
+    let crossed = store.post_message(&app_a, &conversations[1].1, business("into the other app"), source()).await;
+    assert!(is_not_found(&crossed, Resource::Conversation), "{crossed:?}");
+    for t in futures::future::join_all(tasks).await {
+        t.unwrap().unwrap();
+    }
+    for app in [&app_a, &app_b] {
+        let outbox = message_events(store, app).await;
+        assert_eq!(outbox.len(), 4 * 40, "the app's outbox holds its own messages, each once");
+        for (owner, conversation) in conversations.iter().filter(|(owner, _)| owner == app) {
+            let page = store.list_messages(owner, conversation, &MessageCursor::Newest).await.unwrap();
+            let history = texts(&page);
+            assert_eq!(history.len(), 40);
+            let in_outbox: Vec<String> = outbox.iter().filter(|t| t.starts_with(conversation.as_str())).cloned().collect();
+            assert_eq!(in_outbox, history, "one order for history and outbox in {conversation}");
+            let participants = store.list_participants(owner, conversation, &sunbeam::domain::pagination::PageRequest::parse(None, None, None).unwrap()).await.unwrap();
+            assert_eq!(participants.items.iter().map(|p| p.unread_count).collect::<Vec<_>>(), vec![40]);
+        }
+    }
+}
+
+story!(concurrent_business_posts_across_apps_are_batched_exactly, batches_across_apps);
