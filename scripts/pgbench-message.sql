@@ -7,7 +7,7 @@
 --   CREATE TABLE pgb_msgs (conv text, seq bigint, id text, body text, PRIMARY KEY (conv, seq));
 --   CREATE SEQUENCE pgb_seq;
 --   CREATE TABLE pgb_ev (seq bigserial PRIMARY KEY, id text, app_id text, kind text, conversation_id text, payload text, created_at bigint, routed_at bigint);
--- Then: pgbench -h 127.0.0.1 -U postgres -n -c 64 -j 2 -T 10 -M simple -f scripts/pgbench-message.sql <database>
+-- Then: pgbench -h 127.0.0.1 -U postgres -n -c 64 -j 2 -T 10 -M prepared -f scripts/pgbench-message.sql <database>
 \set c random(1, 256)
 BEGIN;
 UPDATE pgb_conv SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = 1 WHERE id = 'conv' || (:c)::int::text RETURNING last_seq, body;

@@ -1,0 +1,5 @@
+-- PostgreSQL's own limit for one message as one statement (a data-modifying WITH; ARCHITECTURE.md,
+-- "The store"). Set up the tables as scripts/pgbench-message.sql says, then:
+-- pgbench -h 127.0.0.1 -U postgres -n -c 64 -j 2 -T 10 -M prepared -f scripts/pgbench-message-one-statement.sql <database>
+\set c random(1, 256)
+WITH b AS (UPDATE pgb_conv SET last_seq = last_seq + 1, message_count = message_count + 1, last_updated_at = 1 WHERE id = 'conv' || (:c)::int::text RETURNING id, last_seq, body), m AS (INSERT INTO pgb_msgs SELECT id, nextval('pgb_seq'), md5(random()::text), '{"type":"text","text":"hello from the bench, a typical message body"}' FROM b), p AS (UPDATE pgb_part SET unread_count = unread_count + 1 WHERE conversation_id = (SELECT id FROM b) AND user_id <> ''), e AS (INSERT INTO pgb_ev (id, app_id, kind, conversation_id, payload, created_at, routed_at) SELECT md5(random()::text), 'app', 'conversation' || chr(58) || 'message', id, '{"v":1,"data":{"message":{"type":"text","text":"hello from the bench, a typical message body"}}}', 1, 1 FROM b) SELECT last_seq, body FROM b;
