@@ -97,34 +97,47 @@ async fn run(store: Weak<StoreParts>, mut rx: mpsc::Receiver<Queued>) {
     }
 }
 
+/// A message to post alone: where, its id and time, and what it was asked to be.
+struct Alone {
+    app_id: String,
+    conversation_id: String,
+    id: String,
+    received: i64,
+    new: NewMessage,
+    source: Value,
+    reply: oneshot::Sender<StoreResult<Value>>,
+}
+
 impl Store {
     /// Writes a batch and answers each message; what it did not take is posted alone.
     async fn post_batch(&self, batch: Vec<Queued>) {
-        let (ready, rest): (Vec<Ready>, Vec<_>) = batch.into_iter().map(|q| (q.ready, (q.new, q.source, q.reply))).unzip();
+        let mut alone: Vec<Alone> = Vec::with_capacity(batch.len());
+        let mut ready: Vec<Ready> = Vec::with_capacity(batch.len());
+        for Queued { ready: r, new, source, reply } in batch {
+            alone.push(Alone { app_id: r.app_id.clone(), conversation_id: r.conversation_id.clone(), id: r.id.clone(), received: r.received, new, source, reply });
+            ready.push(r);
+        }
         let limit = self.limits.max_messages_per_conversation;
-        let kept: Vec<(String, String, String, i64)> = ready.iter().map(|r| (r.app_id.clone(), r.conversation_id.clone(), r.id.clone(), r.received)).collect();
         let written = self.write(move |c| Box::pin(async move { write_batch(c, ready, limit).await })).await;
-        let mut leftovers = Vec::new();
-        match written {
-            Ok(outcomes) => {
-                for (((app_id, conversation_id, id, received), (new, source, reply)), outcome) in kept.into_iter().zip(rest).zip(outcomes) {
-                    match outcome {
-                        Ok(message) => {
-                            let _ = reply.send(Ok(message));
-                        }
-                        Err(()) => leftovers.push((app_id, conversation_id, id, received, new, source, reply)),
+        let leftovers: Vec<Alone> = match written {
+            Ok(outcomes) => alone
+                .into_iter()
+                .zip(outcomes)
+                .filter_map(|(a, outcome)| match outcome {
+                    Ok(message) => {
+                        let _ = a.reply.send(Ok(message));
+                        None
                     }
-                }
-            }
+                    Err(()) => Some(a),
+                })
+                .collect(),
             // The batch was undone whole: each message is posted alone and hears its own
             // outcome (a database that is away answers each of them 503).
             Err(e) => {
                 tracing::warn!(error = %e, "a batch of messages failed; posting them one by one");
-                for ((app_id, conversation_id, id, received), (new, source, reply)) in kept.into_iter().zip(rest) {
-                    leftovers.push((app_id, conversation_id, id, received, new, source, reply));
-                }
+                alone
             }
-        }
+        };
         if leftovers.is_empty() {
             return;
         }
@@ -132,9 +145,9 @@ impl Store {
         // messages of one conversation keep their order.
         let store = self.clone();
         tokio::spawn(async move {
-            for (app_id, conversation_id, id, received, new, source, reply) in leftovers {
-                let outcome = store.post_one(&app_id, &conversation_id, id, received, new, source).await;
-                let _ = reply.send(outcome);
+            for a in leftovers {
+                let outcome = store.post_one(&a.app_id, &a.conversation_id, a.id, a.received, a.new, a.source).await;
+                let _ = a.reply.send(outcome);
             }
         });
     }
