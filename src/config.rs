@@ -452,28 +452,14 @@ pub struct LimitsConfig {
 
 /// An address or network of trusted proxies (`trusted_proxies`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProxyNet {
-    network: std::net::IpAddr,
-    prefix: u8,
-}
+pub struct ProxyNet(ipnet::IpNet);
 
 impl ProxyNet {
     pub fn parse(text: &str) -> Result<ProxyNet, String> {
         let text = text.trim();
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let network: std::net::IpAddr = addr.parse().map_err(|_| format!("{text:?} is not an IP address or address/prefix"))?;
-        let bits = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => bits,
-            Some(p) => match p.parse::<u8>() {
-                Ok(p) if p <= bits => p,
-                _ => return Err(format!("{text:?}: the prefix must be a number from 0 to {bits}")),
-            },
-        };
-        Ok(ProxyNet { network, prefix })
+        // A bare address is the network of that one host.
+        let net = text.parse::<ipnet::IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+        net.map(ProxyNet).map_err(|_| format!("{text:?} is not an IP address or address/prefix (a prefix of at most 32 for IPv4, 128 for IPv6)"))
     }
 
     /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as its IPv4 one).
@@ -483,19 +469,13 @@ impl ProxyNet {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        let (net, ip, bits): (u128, u128, u32) = match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(i) as u128, 32),
-            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
-            _ => return false,
-        };
-        let host_bits = bits - u32::from(self.prefix);
-        host_bits >= bits || (net >> host_bits) == (ip >> host_bits)
+        self.0.contains(&ip)
     }
 }
 
 impl std::fmt::Display for ProxyNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
+        self.0.fmt(f)
     }
 }
 
