@@ -2,7 +2,7 @@
 //! change it reports (and so wakes the outbox readers after that commit); deliverers
 //! read the rows after commit.
 
-use super::sql::{self, Tx};
+use super::sql::{self, Kind, Tx};
 use super::StoreResult;
 use crate::domain::event::{Event, Trigger};
 use crate::domain::ids::new_id;
@@ -32,22 +32,25 @@ impl StoredEvent {
 /// then neither reads it nor rewrites its row, which on the one SQLite writer was a second
 /// write of every event of the apps that only use the SDKs.
 pub(crate) async fn record(c: &mut Tx<'_>, app_id: &str, event: &Event) -> StoreResult<()> {
-    let now = now_ms();
-    sql::query(
-        "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $2) THEN NULL ELSE $6 END)",
-    )
-        .bind(new_id())
+    static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) VALUES ($3, $1, $4, $5, $6, $2, {BORN_ROUTED})")
+    });
+    sql::query(RECORD.as_str())
         .bind(app_id)
+        .bind(now_ms())
+        .bind(new_id())
         .bind(event.trigger().as_str())
         .bind(event.conversation().map(|c| c.id.as_str()))
         .bind(event.encode())
-        .bind(now)
         .execute(&mut *c)
         .await?;
     c.note_event();
     Ok(())
 }
+
+/// `routed_at` of a new event of app `$1` at time `$2`: unset while the app has a webhook
+/// to route it to, else born routed (see [`record`]).
+const BORN_ROUTED: &str = "CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $1) THEN NULL ELSE $2 END";
 
 /// Records several events of app `app_id` in one statement, in order (their `seq`s follow
 /// the order given): [`record`] for a batch of writes that is one write.
@@ -61,17 +64,14 @@ pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Event]) 
     let rows = (0..sql::size_class(events.len())).map(|i| format!("({})", sql::placeholders(3 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
     let mut q = sql::query(format!(
         "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
-         SELECT column1, $1, column2, column3, column4, $2, CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $1) THEN NULL ELSE $2 END \
-         FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"
+         SELECT column1, $1, column2, column3, column4, $2, {BORN_ROUTED} FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"
     ))
     .bind(app_id)
     .bind(now);
     for (place, event) in events.iter().enumerate() {
         q = q.bind(new_id()).bind(event.trigger().as_str()).bind(event.conversation().map(|c| c.id.clone())).bind(event.encode()).bind(place as i64);
     }
-    for _ in events.len()..sql::size_class(events.len()) {
-        q = q.bind(None::<String>).bind(None::<String>).bind(None::<String>).bind(None::<String>).bind(None::<i64>);
-    }
+    q = q.bind_null_rows(sql::size_class(events.len()) - events.len(), &[Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Int]);
     q.execute(&mut *c).await?;
     c.note_event();
     Ok(())

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::from_json;
-use super::sql::{self, Tx};
+use super::sql::{self, Kind, Tx};
 use super::{events, Store, StoreError, StoreParts, StoreResult};
 use crate::domain::conversation::{ConversationDetails, ConversationKind};
 use crate::domain::event::{ConversationRef, Event, MessagePosted};
@@ -188,10 +188,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
         for id in &ids {
             q = q.bind(*id);
         }
-        for _ in ids.len()..class {
-            q = q.bind(None::<String>);
-        }
-        q.fetch_all(&mut *c).await?;
+        q.bind_null_rows(class - ids.len(), &[Kind::Text]).fetch_all(&mut *c).await?;
     }
     let bumped = bump_conversations(c, &shares, limit, ready.iter().map(|r| r.received).max().unwrap_or(0)).await?;
 
@@ -217,10 +214,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
         let r = &ready[i];
         insert = insert.bind(&r.conversation_id).bind(seq).bind(&r.id).bind(r.text.as_str()).bind(r.received);
     }
-    for _ in taken.len()..class {
-        insert = insert.bind(None::<String>).bind(None::<i64>).bind(None::<String>).bind(None::<String>).bind(None::<i64>);
-    }
-    insert.execute(&mut *c).await?;
+    insert.bind_null_rows(class - taken.len(), &[Kind::Text, Kind::Int, Kind::Text, Kind::Text, Kind::Int]).execute(&mut *c).await?;
 
     // A business author has read nothing of its own: every participant has more unread.
     let counted: Vec<&Share> = shares.iter().enumerate().filter(|(at, _)| bumped.contains_key(at)).map(|(_, s)| s).collect();
@@ -231,10 +225,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     for s in &counted {
         unread = unread.bind(&s.conversation_id).bind(s.count);
     }
-    for _ in counted.len()..class {
-        unread = unread.bind(None::<String>).bind(None::<i64>);
-    }
-    unread.execute(&mut *c).await?;
+    unread.bind_null_rows(class - counted.len(), &[Kind::Text, Kind::Int]).execute(&mut *c).await?;
 
     // The events, app by app, in the messages' order.
     let mut outcomes: Vec<Result<Value, ()>> = ready.iter().map(|_| Err(())).collect();
@@ -289,9 +280,7 @@ async fn bump_conversations(c: &mut Tx<'_>, shares: &[Share], limit: i64, now: i
     for s in shares {
         q = q.bind(&s.app_id).bind(&s.conversation_id).bind(s.count);
     }
-    for _ in shares.len()..class {
-        q = q.bind(None::<String>).bind(None::<String>).bind(None::<i64>);
-    }
+    let q = q.bind_null_rows(class - shares.len(), &[Kind::Text, Kind::Text, Kind::Int]);
     let mut bumped = HashMap::new();
     for row in q.fetch_all(&mut *c).await? {
         let app_id: String = row.try_get("app_id")?;

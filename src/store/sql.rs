@@ -532,6 +532,15 @@ impl Query {
         self
     }
 
+    /// Binds `rows` rows of NULLs of the given kinds: the rows a statement written for a
+    /// [`size_class`] has past its items.
+    pub fn bind_null_rows(mut self, rows: usize, row: &[Kind]) -> Self {
+        for _ in 0..rows {
+            self.args.extend(row.iter().map(|&kind| Value::Null(kind)));
+        }
+        self
+    }
+
     /// Runs the statement; answers the number of rows it changed.
     pub async fn execute<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<u64> {
         Ok(e.run(&self.sql, self.args.clone(), false).await?.0)
