@@ -490,9 +490,16 @@ impl LiteReaders {
     }
 }
 
+/// How much of the database file a reader maps (`PRAGMA mmap_size`). A reader's own page
+/// cache is dropped each time the WAL has moved on, and history reaches far past it, so
+/// without a mapping most page reads are a `pread` copying from the OS page cache; mapped,
+/// they are memory reads (reader CPU per history page 83–203 → 74–75 µs). The mapped pages
+/// are the OS page cache, counted in RSS as file pages, not memory of the server's own.
+const READER_MMAP_BYTES: u64 = 256 << 20;
+
 fn open_reader(path: &str) -> StoreResult<rusqlite::Connection> {
     let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    c.execute_batch("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON;")?;
+    c.execute_batch(&format!("PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA mmap_size = {READER_MMAP_BYTES};"))?;
     c.set_prepared_statement_cache_capacity(128);
     Ok(c)
 }
