@@ -327,12 +327,15 @@ async fn batches_across_apps(store: &Store) {
             conversations.push((app.clone(), c.id));
         }
     }
-    // 40 posts into each conversation, all in flight together.
+    // 40 posts into each conversation, all in flight together. Texts name the conversation
+    // by its index, not its id: an id's digits with a round's can read as a card number,
+    // which the app masks.
+    let label = |k: usize, round: usize| format!("conversation {k} round {round}");
     let mut tasks = Vec::new();
     for round in 0..40 {
-        for (app, conversation) in &conversations {
-            let (store, app, conversation) = (store.clone(), app.clone(), conversation.clone());
-            tasks.push(tokio::spawn(async move { store.post_message(&app, &conversation, business(&format!("{conversation} {round}")), source()).await }));
+        for (k, (app, conversation)) in conversations.iter().enumerate() {
+            let (store, app, conversation, text) = (store.clone(), app.clone(), conversation.clone(), label(k, round));
+            tasks.push(tokio::spawn(async move { store.post_message(&app, &conversation, business(&text), source()).await }));
         }
     }
     let crossed = store.post_message(&app_a, &conversations[1].1, business("into the other app"), source()).await;
@@ -343,11 +346,13 @@ async fn batches_across_apps(store: &Store) {
     for app in [&app_a, &app_b] {
         let outbox = message_events(store, app).await;
         assert_eq!(outbox.len(), 4 * 40, "the app's outbox holds its own messages, each once");
-        for (owner, conversation) in conversations.iter().filter(|(owner, _)| owner == app) {
+        for (k, (owner, conversation)) in conversations.iter().enumerate().filter(|(_, (owner, _))| owner == app) {
             let page = store.list_messages(owner, conversation, &MessageCursor::Newest).await.unwrap();
             let history = texts(&page);
             assert_eq!(history.len(), 40);
-            let in_outbox: Vec<String> = outbox.iter().filter(|t| t.starts_with(conversation.as_str())).cloned().collect();
+            let prefix = format!("conversation {k} round ");
+            assert!(history.iter().all(|t| t.starts_with(&prefix)), "{conversation} holds its own messages: {history:?}");
+            let in_outbox: Vec<String> = outbox.iter().filter(|t| t.starts_with(&prefix)).cloned().collect();
             assert_eq!(in_outbox, history, "one order for history and outbox in {conversation}");
             let participants = store.list_participants(owner, conversation, &sunbeam::domain::pagination::PageRequest::parse(None, None, None).unwrap()).await.unwrap();
             assert_eq!(participants.items.iter().map(|p| p.unread_count).collect::<Vec<_>>(), vec![40]);
