@@ -61,13 +61,14 @@ pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Event]) 
     let now = now_ms();
     // $1 the app, $2 the time; then four parameters a row, and its place (the `seq`s follow
     // it). Rows past the events' count are NULL: the WHERE drops them.
-    let rows = (0..sql::size_class(events.len())).map(|i| format!("({})", sql::placeholders(3 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
-    let mut q = sql::query(format!(
-        "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
-         SELECT column1, $1, column2, column3, column4, $2, {BORN_ROUTED} FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"
-    ))
-    .bind(app_id)
-    .bind(now);
+    static INSERT: sql::ClassTexts = sql::ClassTexts::new(|class| {
+        let rows = (0..class).map(|i| format!("({})", sql::placeholders(3 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+        format!(
+            "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
+             SELECT column1, $1, column2, column3, column4, $2, {BORN_ROUTED} FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"
+        )
+    });
+    let mut q = sql::query(INSERT.text(sql::size_class(events.len()))).bind(app_id).bind(now);
     for (place, event) in events.iter().enumerate() {
         q = q.bind(new_id()).bind(event.trigger().as_str()).bind(event.conversation().map(|c| c.id.clone())).bind(event.encode()).bind(place as i64);
     }

@@ -205,11 +205,12 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
         return Ok(ready.iter().map(|_| Err(())).collect());
     }
 
+    static INSERT: sql::ClassTexts = sql::ClassTexts::new(|class| {
+        let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+        format!("INSERT INTO messages (conversation_id, seq, id, body, received) SELECT column1, column2, column3, column4, column5 FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL")
+    });
     let class = sql::size_class(taken.len());
-    let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
-    let mut insert = sql::query(format!(
-        "INSERT INTO messages (conversation_id, seq, id, body, received) SELECT column1, column2, column3, column4, column5 FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL"
-    ));
+    let mut insert = sql::query(INSERT.text(class));
     for &(i, seq) in &taken {
         let r = &ready[i];
         insert = insert.bind(&r.conversation_id).bind(seq).bind(&r.id).bind(r.text.as_str()).bind(r.received);
@@ -218,10 +219,14 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
 
     // A business author has read nothing of its own: every participant has more unread.
     let counted: Vec<&Share> = shares.iter().enumerate().filter(|(at, _)| bumped.contains_key(at)).map(|(_, s)| s).collect();
+    // Joined to the shares as rows: a `CASE` over them, and an `IN` list, made each row
+    // compare its conversation with every share (quadratic in the batch).
+    static UNREAD: sql::ClassTexts = sql::ClassTexts::new(|class| {
+        let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 2 * i, 2))).collect::<Vec<_>>().join(", ");
+        format!("UPDATE participants SET unread_count = unread_count + v.column2 FROM (VALUES {rows}) AS v WHERE participants.conversation_id = v.column1")
+    });
     let class = sql::size_class(counted.len());
-    let cases = (0..class).map(|i| format!("WHEN ${} THEN ${}", 1 + 2 * i, 2 + 2 * i)).collect::<Vec<_>>().join(" ");
-    let ids = (0..class).map(|i| format!("${}", 1 + 2 * i)).collect::<Vec<_>>().join(", ");
-    let mut unread = sql::query(format!("UPDATE participants SET unread_count = unread_count + CASE conversation_id {cases} ELSE 0 END WHERE conversation_id IN ({ids})"));
+    let mut unread = sql::query(UNREAD.text(class));
     for s in &counted {
         unread = unread.bind(&s.conversation_id).bind(s.count);
     }
@@ -265,27 +270,31 @@ struct Bumped {
 /// Takes a run of `seq`s in each conversation that is found in its app, has room for its
 /// whole share, and whose app has no switchboard; answers those, by their share's index.
 async fn bump_conversations(c: &mut Tx<'_>, shares: &[Share], limit: i64, now: i64) -> StoreResult<HashMap<usize, Bumped>> {
-    // $1 the time, $2 the limit; then three parameters a conversation.
-    let p = |i: usize, k: usize| 3 + 3 * i + k;
+    // $1 the time, $2 the limit; then a row of three parameters a conversation: its app,
+    // its id, its share. Joined as rows, not a `CASE` and an `OR` over the shares (which
+    // made each conversation found compare itself with every share: quadratic in the batch).
+    static BUMP: sql::ClassTexts = sql::ClassTexts::new(|class| {
+        let rows = (0..class).map(|i| format!("({})", sql::placeholders(3 + 3 * i, 3))).collect::<Vec<_>>().join(", ");
+        format!(
+            "UPDATE conversations SET last_seq = last_seq + v.column3, message_count = message_count + v.column3, last_updated_at = $1 \
+             FROM (VALUES {rows}) AS v \
+             WHERE conversations.app_id = v.column1 AND conversations.id = v.column2 AND conversations.message_count + v.column3 <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM switchboards s WHERE s.app_id = conversations.app_id) \
+             RETURNING app_id, id, last_seq, kind, body"
+        )
+    });
     let class = sql::size_class(shares.len());
-    let cases = (0..class).map(|i| format!("WHEN ${} THEN ${}", p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" ");
-    let matches = (0..class).map(|i| format!("(app_id = ${} AND id = ${} AND message_count + ${} <= $2)", p(i, 0), p(i, 1), p(i, 2))).collect::<Vec<_>>().join(" OR ");
-    let mut q = sql::query(format!(
-        "UPDATE conversations SET last_seq = last_seq + CASE id {cases} END, message_count = message_count + CASE id {cases} END, last_updated_at = $1 \
-         WHERE ({matches}) AND NOT EXISTS (SELECT 1 FROM switchboards s WHERE s.app_id = conversations.app_id) \
-         RETURNING app_id, id, last_seq, kind, body"
-    ))
-    .bind(now)
-    .bind(limit);
+    let mut q = sql::query(BUMP.text(class)).bind(now).bind(limit);
     for s in shares {
         q = q.bind(&s.app_id).bind(&s.conversation_id).bind(s.count);
     }
     let q = q.bind_null_rows(class - shares.len(), &[Kind::Text, Kind::Text, Kind::Int]);
+    let share_at: HashMap<(&str, &str), usize> = shares.iter().enumerate().map(|(at, s)| ((s.app_id.as_str(), s.conversation_id.as_str()), at)).collect();
     let mut bumped = HashMap::new();
     for row in q.fetch_all(&mut *c).await? {
         let app_id: String = row.try_get("app_id")?;
         let id: String = row.try_get("id")?;
-        let Some(at) = shares.iter().position(|s| s.app_id == app_id && s.conversation_id == id) else {
+        let Some(&at) = share_at.get(&(app_id.as_str(), id.as_str())) else {
             return Err(StoreError::Corrupt("a batch bumped a conversation it did not name".into()));
         };
         let kind = ConversationKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(ConversationKind::SdkGroup);
