@@ -26,7 +26,16 @@ pub fn new_id() -> String {
         (last.0 + 1, 0)
     };
     *last = (ms, tail);
-    format!("{:012x}{:012x}", ms & TAIL_MASK, tail)
+    drop(last);
+    // Written digit by digit: `format!` with widths was ~2 % of PostMessage's instructions
+    // (a message and its event each take an id).
+    let mut id = String::with_capacity(24);
+    for value in [ms & TAIL_MASK, tail] {
+        for shift in (0..12).rev() {
+            id.push(char::from(b"0123456789abcdef"[((value >> (4 * shift)) & 0xf) as usize]));
+        }
+    }
+    id
 }
 
 /// Whether `s` has the shape of one of our ids (used for cursors and path ids).
@@ -60,6 +69,16 @@ mod tests {
             assert!(next > prev, "{next} <= {prev}");
             prev = next;
         }
+    }
+
+    #[test]
+    fn an_id_starts_with_its_milliseconds() {
+        let ms = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let before = ms();
+        let id = new_id();
+        let after = ms();
+        let stamped = u64::from_str_radix(&id[..12], 16).unwrap();
+        assert!((before..=after + 1).contains(&stamped), "{id}: {stamped} not in {before}..={after}");
     }
 
     #[test]

@@ -191,46 +191,52 @@ pub fn app_of_path(path: &str) -> Option<&str> {
     (!app.is_empty()).then_some(app)
 }
 
-/// Middleware: the per-IP limit, by the connection's peer address (or, behind a trusted
-/// proxy, by `X-Forwarded-For`: [`Guard::client_address`]). The SDK API answers in its own
-/// error shape.
-pub async fn per_ip(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
-    let limits = &guard.rates;
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(ip) = peer.map(|peer| guard.client_address(peer, req.headers())) {
-        if let Err(e) = limits.check_ip(ip) {
-            let path = req.uri().path();
-            let sdk = path.starts_with("/sdk/") || path.starts_with("/sc/sdk/");
-            return if sdk { super::sdk::SdkError::from(e).into_response() } else { e.into_response() };
-        }
+/// Middleware: the edge's limits, outermost first — the headers' size (431), the per-IP
+/// rate (429), the request's time (503). One middleware rather than three: each layer
+/// clones the service inside it and boxes its future on every request.
+pub async fn edge(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
+    if let Some(refused) = header_size(&guard, &req).or_else(|| per_ip(&guard, &req)) {
+        return refused;
     }
-    next.run(req).await
+    time_limit(&guard, req, next).await
+}
+
+/// Whether the request is for the SDK API, which answers in its own error shape.
+fn is_sdk(path: &str) -> bool {
+    path.starts_with("/sdk/") || path.starts_with("/sc/sdk/")
+}
+
+/// The per-IP limit, by the connection's peer address (or, behind a trusted proxy, by
+/// `X-Forwarded-For`: [`Guard::client_address`]).
+fn per_ip(guard: &Guard, req: &Request) -> Option<Response> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    let e = guard.rates.check_ip(guard.client_address(peer, req.headers())).err()?;
+    Some(if is_sdk(req.uri().path()) { super::sdk::SdkError::from(e).into_response() } else { e.into_response() })
 }
 
 /// Refuses a request whose headers together exceed `max` bytes, with 431.
-pub async fn header_size(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
+fn header_size(guard: &Guard, req: &Request) -> Option<Response> {
     let max = guard.max_header_bytes;
     let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if size > max {
-        return ApiError::new(
+    (size > max).then(|| {
+        ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request_header_fields_too_large",
             format!("The request headers total {size} bytes; at most {max} are accepted"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }
 
 /// Answers 503 with `Retry-After` when a request takes longer than `timeout` (its work is
 /// dropped). Realtime's `/faye` holds connections open by design and is not timed.
-pub async fn time_limit(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
+async fn time_limit(guard: &Guard, req: Request, next: Next) -> Response {
     let timeout = guard.request_timeout;
     let path = req.uri().path();
     if path == "/faye" || path.starts_with("/faye/") || path == "/sc/faye" || path.starts_with("/sc/faye/") {
         return next.run(req).await;
     }
-    let sdk = path.starts_with("/sdk/") || path.starts_with("/sc/sdk/");
+    let sdk = is_sdk(path);
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {

@@ -148,9 +148,7 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback_service(app).layer(
         ServiceBuilder::new()
             .layer(axum::middleware::from_fn(observe::observe))
-            .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::header_size))
-            .layer(axum::middleware::from_fn_with_state(guard.clone(), limits::per_ip))
-            .layer(axum::middleware::from_fn_with_state(guard, limits::time_limit))
+            .layer(axum::middleware::from_fn_with_state(guard, limits::edge))
             .layer(axum::middleware::from_fn(base_paths)),
     )
 }
