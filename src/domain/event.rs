@@ -476,6 +476,15 @@ impl Event {
         }
     }
 
+    /// The stored form of `MessagePosted` by no user (a business message) whose document
+    /// is already JSON text — what a batch stores in `messages` — written around that text
+    /// rather than serialising the document a second time on the SQLite writer. The same
+    /// text as `encode` gives for that event.
+    pub fn encode_business_message_posted(conversation: &ConversationRef, message_text: &str) -> String {
+        let conversation = serde_json::to_string(conversation).expect("a conversation reference serialises");
+        format!(r#"{{"v":{STORED_VERSION},"data":{{"conversation":{conversation},"message":{message_text},"authorUser":null}}}}"#)
+    }
+
     /// Reads a stored event of trigger `trigger` (either stored version).
     pub fn decode(trigger: &str, text: &str) -> Result<Event, String> {
         let trigger = Trigger::parse(trigger).ok_or_else(|| format!("unknown event kind {trigger}"))?;
@@ -581,6 +590,19 @@ mod tests {
         assert_eq!(names.len(), Trigger::ALL.len());
         assert_eq!(Trigger::parse("*"), None);
         assert_eq!(Trigger::parse("Conversation:Message"), None);
+    }
+
+    #[test]
+    fn a_business_message_posted_is_stored_around_its_document_text_as_encode_writes_it() {
+        let message = json!({"id": "m1", "author": {"type": "business", "displayName": "Bench \"B\""}, "content": {"type": "text", "text": "héllo\n"}});
+        let mut metadata = Map::new();
+        metadata.insert("lang".into(), json!("en"));
+        for conversation in [conversation(), controlled(), ConversationRef::new("c2", ConversationKind::Personal, Some(&metadata))] {
+            let event = Event::MessagePosted(MessagePosted { conversation: conversation.clone(), message: message.clone(), author_user: None });
+            let text = Event::encode_business_message_posted(&conversation, &serde_json::to_string(&message).unwrap());
+            assert_eq!(text, event.encode());
+            assert_eq!(Event::decode(Trigger::ConversationMessage.as_str(), &text).unwrap(), event);
+        }
     }
 
     #[test]

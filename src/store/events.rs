@@ -52,9 +52,17 @@ pub(crate) async fn record(c: &mut Tx<'_>, app_id: &str, event: &Event) -> Store
 /// to route it to, else born routed (see [`record`]).
 const BORN_ROUTED: &str = "CASE WHEN EXISTS (SELECT 1 FROM webhooks w WHERE w.app_id = $1) THEN NULL ELSE $2 END";
 
+/// An event in the form the outbox stores it: its trigger, its conversation, its stored
+/// text (`Event::encode`, or a faster path to the same text).
+pub(crate) struct Encoded {
+    pub trigger: Trigger,
+    pub conversation_id: Option<String>,
+    pub payload: String,
+}
+
 /// Records several events of app `app_id` in one statement, in order (their `seq`s follow
 /// the order given): [`record`] for a batch of writes that is one write.
-pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Event]) -> StoreResult<()> {
+pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Encoded]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -70,7 +78,7 @@ pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Event]) 
     });
     let mut q = sql::query(INSERT.text(sql::size_class(events.len()))).bind(app_id).bind(now);
     for (place, event) in events.iter().enumerate() {
-        q = q.bind(new_id()).bind(event.trigger().as_str()).bind(event.conversation().map(|c| c.id.clone())).bind(event.encode()).bind(place as i64);
+        q = q.bind(new_id()).bind(event.trigger.as_str()).bind(event.conversation_id.as_deref()).bind(event.payload.as_str()).bind(place as i64);
     }
     q = q.bind_null_rows(sql::size_class(events.len()) - events.len(), &[Kind::Text, Kind::Text, Kind::Text, Kind::Text, Kind::Int]);
     q.execute(&mut *c).await?;

@@ -26,7 +26,7 @@ use super::rows::from_json;
 use super::sql::{self, Kind, Tx};
 use super::{events, Store, StoreError, StoreParts, StoreResult};
 use crate::domain::conversation::{ConversationDetails, ConversationKind};
-use crate::domain::event::{ConversationRef, Event, MessagePosted};
+use crate::domain::event::{ConversationRef, Event, Trigger};
 use crate::domain::message::NewMessage;
 
 /// How many messages one batch takes at most (a bound on the statements' size and on how
@@ -232,28 +232,31 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     }
     unread.bind_null_rows(class - counted.len(), &[Kind::Text, Kind::Int]).execute(&mut *c).await?;
 
-    // The events, app by app, in the messages' order.
-    let mut outcomes: Vec<Result<Value, ()>> = ready.iter().map(|_| Err(())).collect();
-    let mut by_app: Vec<(&str, Vec<(usize, Event)>)> = Vec::new();
-    let mut ready: Vec<Option<Ready>> = ready.into_iter().map(Some).collect();
+    // The events, app by app, in the messages' order; each written around its message's
+    // stored text (the document is not serialised again here, on the writer).
+    let mut by_app: Vec<(&str, Vec<events::Encoded>)> = Vec::new();
     for &(i, _) in &taken {
-        let Some(r) = ready[i].take() else { continue };
+        let r = &ready[i];
         let b = &bumped[&share_of[i]];
         let conversation = ConversationRef::new(&r.conversation_id, b.kind, b.details.metadata.as_ref());
-        let event = Event::MessagePosted(MessagePosted { conversation, message: r.message, author_user: None });
+        let event = events::Encoded {
+            trigger: Trigger::ConversationMessage,
+            conversation_id: Some(r.conversation_id.clone()),
+            payload: Event::encode_business_message_posted(&conversation, &r.text),
+        };
         match by_app.iter_mut().find(|(app, _)| *app == b.app_id.as_str()) {
-            Some((_, events)) => events.push((i, event)),
-            None => by_app.push((b.app_id.as_str(), vec![(i, event)])),
+            Some((_, events)) => events.push(event),
+            None => by_app.push((b.app_id.as_str(), vec![event])),
         }
     }
-    for (app_id, entries) in by_app {
-        let (indexes, events): (Vec<usize>, Vec<Event>) = entries.into_iter().unzip();
-        events::record_many(c, app_id, &events).await?;
-        for (i, event) in indexes.into_iter().zip(events) {
-            match event {
-                Event::MessagePosted(posted) => outcomes[i] = Ok(posted.message),
-                _ => return Err(StoreError::Corrupt("a posted message's event changed kind".into())),
-            }
+    for (app_id, events) in &by_app {
+        events::record_many(c, app_id, events).await?;
+    }
+    let mut outcomes: Vec<Result<Value, ()>> = ready.iter().map(|_| Err(())).collect();
+    let mut ready: Vec<Option<Ready>> = ready.into_iter().map(Some).collect();
+    for &(i, _) in &taken {
+        if let Some(r) = ready[i].take() {
+            outcomes[i] = Ok(r.message);
         }
     }
     Ok(outcomes)
