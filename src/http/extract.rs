@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
@@ -149,30 +149,32 @@ fn accepted_query(method: &Method, route: &str) -> Vec<&'static str> {
     }
 }
 
-/// Middleware (a route layer): refuses query parameters the matched business-API route
-/// does not take. Other routes (the SDK API, the widget, attachments, faye) are not checked.
-pub async fn refuse_unknown_query(matched: MatchedPath, req: Request, next: Next) -> Response {
-    let route = matched.as_str();
+/// The refusal of query parameters the matched business-API route (its template `route`)
+/// does not take, if it has any. Other routes (the SDK API, the widget, attachments, faye)
+/// are not checked.
+pub fn unknown_query_refusal(route: &str, req: &Request) -> Option<Response> {
     if !(route.starts_with("/v2/") || route.starts_with("/admin/")) {
-        return next.run(req).await;
+        return None;
     }
     let params = match QueryMap::parse(req.uri().query().unwrap_or("")) {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => return Some(e.into_response()),
     };
     let accepted = accepted_query(req.method(), route);
     let mut unknown: Vec<&String> = params.keys().filter(|k| !accepted.contains(&k.as_str())).collect();
     if unknown.is_empty() {
-        return next.run(req).await;
+        return None;
     }
     unknown.sort();
     let operation = format!("{} {}", req.method(), req.uri().path());
     let takes = if accepted.is_empty() { "takes no query parameters".to_string() } else { format!("takes {}", accepted.join(", ")) };
-    ApiError::many(
-        StatusCode::BAD_REQUEST,
-        unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
+    Some(
+        ApiError::many(
+            StatusCode::BAD_REQUEST,
+            unknown.into_iter().map(|k| ("bad_request".to_string(), format!("Unsupported query parameter {k}: {operation} {takes}"))).collect(),
+        )
+        .into_response(),
     )
-    .into_response()
 }
 
 /// Middleware: refuses a request whose path or query string decodes to text holding NUL

@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         // middleware: every `Router::layer` boxes what it wraps, and a middleware clones
         // the service inside it on every request, so a dozen separate layers cost a dozen
         // boxed deep clones per request (a fifth of the async workers' time on PostMessage).
-        .route_layer(ServiceBuilder::new().layer(axum::middleware::from_fn(observe::route_template)).layer(axum::middleware::from_fn(extract::refuse_unknown_query)))
+        .route_layer(axum::middleware::from_fn(route_checks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -151,6 +151,19 @@ pub fn router(state: AppState) -> Router {
             .layer(axum::middleware::from_fn_with_state(guard, limits::edge))
             .layer(axum::middleware::from_fn(base_paths)),
     )
+}
+
+/// The route layer: what needs the matched route's template — the query parameters the
+/// route takes ([`extract::unknown_query_refusal`]) and, on every answer, the template for
+/// the request's metrics ([`observe::remember_route`]). One middleware for both: each layer
+/// clones the route inside it and boxes its future on every request.
+async fn route_checks(matched: axum::extract::MatchedPath, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let mut res = match extract::unknown_query_refusal(matched.as_str(), &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
+    observe::remember_route(&mut res, matched.as_str());
+    res
 }
 
 /// The prefix of the hosted service's base URL, `https://{subdomain}.zendesk.com/sc` (the

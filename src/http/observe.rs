@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,14 +21,10 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Clone)]
 struct Route(String);
 
-/// Inside routing: remembers the matched route's template on the response.
-pub async fn route_template(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let mut res = next.run(req).await;
-    if let Some(r) = route {
-        res.extensions_mut().insert(Route(r));
-    }
-    res
+/// Inside routing: remembers the matched route's template on the response (read by
+/// [`observe`] for the request's metrics).
+pub fn remember_route(res: &mut Response, template: &str) {
+    res.extensions_mut().insert(Route(template.to_string()));
 }
 
 /// A request id from the caller is kept if it is short printable ASCII (a proxy's, so
