@@ -204,18 +204,17 @@ fn percent_decode(s: &str) -> std::borrow::Cow<'_, str> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
+    let digit = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
     while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
-        match bytes[i] {
-            b'%' if hex(i + 1).is_some() && hex(i + 2).is_some() => {
-                out.push((hex(i + 1).unwrap_or(0) * 16 + hex(i + 2).unwrap_or(0)) as u8);
+        if bytes[i] == b'%' {
+            if let (Some(high), Some(low)) = (digit(i + 1), digit(i + 2)) {
+                out.push((high * 16 + low) as u8);
                 i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
+                continue;
             }
         }
+        out.push(bytes[i]);
+        i += 1;
     }
     std::borrow::Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
@@ -242,5 +241,18 @@ impl FromRequestParts<AppState> for Caller {
         let principal = authenticate(&credentials, &grant)?;
         state.guard.rates.check_key(&principal.key_id, super::limits::app_of_path(parts.uri.path()))?;
         Ok(Caller(principal))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decode_reads_escapes_and_leaves_the_rest() {
+        assert!(matches!(percent_decode("/v2/apps/a"), std::borrow::Cow::Borrowed("/v2/apps/a")));
+        assert_eq!(percent_decode("/a%00b/%41%2f"), "/a\0b/A/");
+        assert_eq!(percent_decode("/100%/%4/%zz%"), "/100%/%4/%zz%");
+        assert_eq!(percent_decode("/%C3%A9%FF"), "/é\u{FFFD}");
     }
 }
