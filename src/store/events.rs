@@ -70,7 +70,7 @@ pub(crate) async fn record_many(c: &mut Tx<'_>, app_id: &str, events: &[Encoded]
     // $1 the app, $2 the time; then four parameters a row, and its place (the `seq`s follow
     // it). Rows past the events' count are NULL: the WHERE drops them.
     static INSERT: sql::ClassTexts = sql::ClassTexts::new(|class| {
-        let rows = (0..class).map(|i| format!("({})", sql::placeholders(3 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+        let rows = sql::value_rows(3, 5, class);
         format!(
             "INSERT INTO events (id, app_id, kind, conversation_id, payload, created_at, routed_at) \
              SELECT column1, $1, column2, column3, column4, $2, {BORN_ROUTED} FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL ORDER BY column5"

@@ -206,7 +206,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     }
 
     static INSERT: sql::ClassTexts = sql::ClassTexts::new(|class| {
-        let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 5 * i, 5))).collect::<Vec<_>>().join(", ");
+        let rows = sql::value_rows(1, 5, class);
         format!("INSERT INTO messages (conversation_id, seq, id, body, received) SELECT column1, column2, column3, column4, column5 FROM (VALUES {rows}) AS v WHERE column1 IS NOT NULL")
     });
     let class = sql::size_class(taken.len());
@@ -222,7 +222,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     // Joined to the shares as rows: a `CASE` over them, and an `IN` list, made each row
     // compare its conversation with every share (quadratic in the batch).
     static UNREAD: sql::ClassTexts = sql::ClassTexts::new(|class| {
-        let rows = (0..class).map(|i| format!("({})", sql::placeholders(1 + 2 * i, 2))).collect::<Vec<_>>().join(", ");
+        let rows = sql::value_rows(1, 2, class);
         format!("UPDATE participants SET unread_count = unread_count + v.column2 FROM (VALUES {rows}) AS v WHERE participants.conversation_id = v.column1")
     });
     let class = sql::size_class(counted.len());
@@ -252,14 +252,11 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     for (app_id, events) in &by_app {
         events::record_many(c, app_id, events).await?;
     }
-    let mut outcomes: Vec<Result<Value, ()>> = ready.iter().map(|_| Err(())).collect();
-    let mut ready: Vec<Option<Ready>> = ready.into_iter().map(Some).collect();
+    let mut was_taken = vec![false; ready.len()];
     for &(i, _) in &taken {
-        if let Some(r) = ready[i].take() {
-            outcomes[i] = Ok(r.message);
-        }
+        was_taken[i] = true;
     }
-    Ok(outcomes)
+    Ok(ready.into_iter().zip(was_taken).map(|(r, took)| if took { Ok(r.message) } else { Err(()) }).collect())
 }
 
 /// A conversation the batch took messages for, as its `UPDATE` left it.
@@ -277,7 +274,7 @@ async fn bump_conversations(c: &mut Tx<'_>, shares: &[Share], limit: i64, now: i
     // its id, its share. Joined as rows, not a `CASE` and an `OR` over the shares (which
     // made each conversation found compare itself with every share: quadratic in the batch).
     static BUMP: sql::ClassTexts = sql::ClassTexts::new(|class| {
-        let rows = (0..class).map(|i| format!("({})", sql::placeholders(3 + 3 * i, 3))).collect::<Vec<_>>().join(", ");
+        let rows = sql::value_rows(3, 3, class);
         format!(
             "UPDATE conversations SET last_seq = last_seq + v.column3, message_count = message_count + v.column3, last_updated_at = $1 \
              FROM (VALUES {rows}) AS v \

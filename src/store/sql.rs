@@ -229,6 +229,12 @@ pub fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// `($first, …), ($first+width, …), …`: `rows` rows of `width` numbered placeholders each,
+/// for a multi-row `VALUES` list.
+pub fn value_rows(first: usize, width: usize, rows: usize) -> String {
+    (0..rows).map(|i| format!("({})", placeholders(first + width * i, width))).collect::<Vec<_>>().join(", ")
+}
+
 /// Statement texts that differ only in their size class (see `size_class`), each built
 /// once, on first use: a batch's statements have hundreds of placeholders, and building
 /// them with `format!` every batch was ~4 % of PostMessage's instructions.
