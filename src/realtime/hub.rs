@@ -5,7 +5,8 @@
 //! PostgreSQL cluster through LISTEN/NOTIFY: `store::cluster`) and on a slow poll (the
 //! fallback while that signal is down), reads with
 //! [`Store::events_since`] (decoding only the events of apps someone on this node listens
-//! to; while nobody does, only their seqs) and keeps its cursor in memory, starting at
+//! to; while nobody does, only their seqs, or nothing where the store knows how far commits
+//! reach) and keeps its cursor in memory, starting at
 //! [`Store::last_event_seq`]: delivery is live, not a replay (the SDKs refetch history
 //! when their transport comes up). Events are published in the order they become visible,
 //! which is commit order; within a conversation that is message order.
@@ -92,6 +93,15 @@ impl Cursor {
         true
     }
 
+    /// Settles everything up to `head`, which is known to be committed, unread: while
+    /// nobody on this node listens there is nothing to deliver, only a place to keep.
+    pub fn skip_to(&mut self, head: i64) {
+        if head > self.settled {
+            self.settled = head;
+            self.seen.retain(|&seq, _| seq > head);
+        }
+    }
+
     /// Moves `settled` over every contiguous seen seq, and over holes whose upper neighbour
     /// has been visible for `gap_wait`.
     pub fn settle(&mut self, now: Instant, gap_wait: Duration) {
@@ -171,10 +181,15 @@ async fn run(store: Store, bayeux: Arc<Bayeux>, settings: HubSettings, mut curso
 async fn drain(store: &Store, cursor: &mut Cursor, fanout: &mut Fanout, settings: &HubSettings) -> StoreResult<()> {
     let mut from = if cursor.has_gap() { cursor.settled() } else { cursor.head() };
     loop {
-        // Only the events of apps someone on this node listens to are read whole.
+        // Only the events of apps someone on this node listens to are read whole. While
+        // nobody does, the cursor only keeps its place: without a read where the store
+        // knows how far commits reach (SQLite), else by reading the seqs.
         let events = if fanout.bayeux.has_user_channels() {
             let bayeux = fanout.bayeux.clone();
             store.events_since(from, settings.batch, |app| bayeux.has_app_subscribers(app)).await?
+        } else if let Some(head) = store.visible_event_head() {
+            cursor.skip_to(head);
+            return Ok(());
         } else {
             store.event_seqs_since(from, settings.batch).await?.into_iter().map(|seq| (seq, None)).collect()
         };
@@ -349,5 +364,19 @@ mod tests {
         assert_eq!(c.settled(), 15);
         // Too late now: an event below `settled` is not delivered.
         assert!(!c.admit(11, t + WAIT * 2));
+    }
+
+    #[test]
+    fn skipping_to_a_committed_head_settles_below_it_and_keeps_what_is_above() {
+        let t = Instant::now();
+        let mut c = Cursor::new(10);
+        c.admit(12, t);
+        c.admit(20, t);
+        c.skip_to(15);
+        assert_eq!(c.settled(), 15);
+        assert_eq!(c.head(), 20, "a seq above the head stays seen");
+        assert!(!c.admit(14, t), "below the head is settled");
+        c.skip_to(9);
+        assert_eq!(c.settled(), 15, "a head behind the cursor does not move it back");
     }
 }

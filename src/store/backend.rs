@@ -1,13 +1,12 @@
 //! The one seam between the two databases: how a write transaction is run.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::sql::{Reader, Tx};
+use super::sql::{EventMark, EventsRecorded, Reader, Tx};
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,14 +47,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// What a write's caller hears: the outcome, and whether it recorded outbox events.
-pub(super) type Reply<T> = (StoreResult<T>, bool);
+/// What a write's caller hears: the outcome and, once committed, whether it recorded
+/// outbox events.
+pub(super) type Reply<T> = (StoreResult<T>, Option<EventsRecorded>);
 
 struct Write<T, F> {
     op: Option<F>,
     checked: bool,
     result: Option<StoreResult<T>>,
-    emitted: Arc<AtomicBool>,
+    recorded: Arc<EventMark>,
     reply: Option<oneshot::Sender<Reply<T>>>,
 }
 
@@ -67,7 +67,7 @@ where
     fn run<'a>(&'a mut self, tx: &'a mut Tx<'a>) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             let Some(op) = self.op.take() else { return false };
-            tx.report_events_to(self.emitted.clone());
+            tx.report_events_to(self.recorded.clone());
             let result = op(tx).await;
             let ok = result.is_ok();
             self.result = Some(result);
@@ -87,9 +87,9 @@ where
             (None, Err(e)) => Err(e),
             (None, Ok(())) => Err(StoreError::Closed),
         };
-        let emitted = outcome.is_ok() && self.emitted.load(Ordering::Relaxed);
+        let recorded = if outcome.is_ok() { self.recorded.recorded() } else { None };
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send((outcome, emitted));
+            let _ = reply.send((outcome, recorded));
         }
     }
 }
@@ -108,5 +108,5 @@ where
     F: for<'a> FnOnce(&'a mut Tx<'a>) -> BoxFuture<'a, StoreResult<T>> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    (Box::new(Write { op: Some(op), checked, result: None, emitted: Arc::new(AtomicBool::new(false)), reply: Some(tx) }), rx)
+    (Box::new(Write { op: Some(op), checked, result: None, recorded: Arc::default(), reply: Some(tx) }), rx)
 }

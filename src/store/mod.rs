@@ -167,6 +167,9 @@ pub struct StoreParts {
     /// Poked after each commit on this node that appended events: `cluster` tells the
     /// other nodes.
     local_commits: Arc<Notify>,
+    /// Every event up to this seq is committed (0: not known), where the writer learns
+    /// it (SQLite: see `Tx::note_event`); never set on PostgreSQL.
+    visible_event_head: std::sync::atomic::AtomicI64,
     /// The database URL (the cluster signal opens its own listening connection).
     url: Arc<str>,
     /// This process's name among the nodes (the payload of its notifications).
@@ -211,6 +214,7 @@ impl Store {
             limits: Arc::new(limits),
             events_committed: Arc::new(Notify::new()),
             local_commits: Arc::new(Notify::new()),
+            visible_event_head: Default::default(),
             url: Arc::from(url),
             node: Arc::from(node_name()),
             message_batcher: Default::default(),
@@ -236,6 +240,13 @@ impl Store {
 
     pub fn events_committed(&self) -> Arc<Notify> {
         self.events_committed.clone()
+    }
+
+    /// A seq up to which every event is committed and visible, known without a read where
+    /// one writer commits in seq order (SQLite, once this process has committed an event);
+    /// None elsewhere.
+    pub fn visible_event_head(&self) -> Option<i64> {
+        Some(self.visible_event_head.load(std::sync::atomic::Ordering::Acquire)).filter(|&seq| seq > 0)
     }
 
     /// Answers once the database does.
@@ -270,9 +281,12 @@ impl Store {
     async fn submit<T>(&self, (pending, rx): (Box<dyn PendingWrite>, tokio::sync::oneshot::Receiver<backend::Reply<T>>)) -> StoreResult<T> {
         let started = std::time::Instant::now();
         self.backend.submit(pending).await?;
-        let (outcome, emitted) = rx.await.map_err(|_| StoreError::Closed)?;
+        let (outcome, recorded) = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::store_write(outcome.is_ok(), started.elapsed());
-        if emitted {
+        if let Some(recorded) = recorded {
+            if let Some(seq) = recorded.last_seq {
+                self.visible_event_head.fetch_max(seq, std::sync::atomic::Ordering::Release);
+            }
             self.wake_outbox_readers();
             self.local_commits.notify_one();
         }

@@ -6,7 +6,7 @@
 //! thread and costs a thread hand-off (~50 µs) per statement; the single SQLite writer
 //! runs every write of the server, so it calls SQLite directly instead.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -261,9 +261,33 @@ impl ClassTexts {
 /// Where a write's queries run: a connection inside its transaction.
 pub struct Tx<'c> {
     conn: TxConn<'c>,
-    /// Raised when the write records an outbox event, so that the store wakes the outbox
-    /// readers once it has committed (see `events::record`).
-    emitted: Option<Arc<AtomicBool>>,
+    /// Where the write says that it recorded outbox events, so that the store wakes the
+    /// outbox readers once it has committed (see `events::record`).
+    recorded: Option<Arc<EventMark>>,
+}
+
+/// What a write recorded in the outbox: whether it recorded events and, where the
+/// connection tells (SQLite), the highest `seq` it gave one.
+#[derive(Debug, Default)]
+pub(crate) struct EventMark {
+    recorded: AtomicBool,
+    /// 0 while unknown.
+    last_seq: AtomicI64,
+}
+
+/// A committed write's outbox events, as the store hears of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventsRecorded {
+    /// The highest seq the write gave an event, where the database tells (SQLite).
+    pub last_seq: Option<i64>,
+}
+
+impl EventMark {
+    /// None when the write recorded no event.
+    pub(crate) fn recorded(&self) -> Option<EventsRecorded> {
+        let last_seq = Some(self.last_seq.load(Ordering::Relaxed)).filter(|&seq| seq > 0);
+        self.recorded.load(Ordering::Relaxed).then_some(EventsRecorded { last_seq })
+    }
 }
 
 enum TxConn<'c> {
@@ -275,21 +299,29 @@ enum TxConn<'c> {
 
 impl<'c> Tx<'c> {
     pub fn lite(conn: &'c mut rusqlite::Connection) -> Tx<'c> {
-        Tx { conn: TxConn::Lite(conn), emitted: None }
+        Tx { conn: TxConn::Lite(conn), recorded: None }
     }
 
     pub fn sqlx(conn: &'c mut AnyConnection) -> Tx<'c> {
-        Tx { conn: TxConn::Sqlx(conn), emitted: None }
+        Tx { conn: TxConn::Sqlx(conn), recorded: None }
     }
 
     /// Where to say that this write recorded an event.
-    pub(crate) fn report_events_to(&mut self, flag: Arc<AtomicBool>) {
-        self.emitted = Some(flag);
+    pub(crate) fn report_events_to(&mut self, mark: Arc<EventMark>) {
+        self.recorded = Some(mark);
     }
 
+    /// Called right after a statement that inserted outbox events. On SQLite the events'
+    /// `seq` is the rowid, and the statement's last row has the highest: one writer
+    /// commits in `seq` order, so once this write has committed every event up to that
+    /// seq is visible (which spares the realtime hub a read per commit while nobody
+    /// listens). PostgreSQL takes seqs from a sequence and commits out of their order,
+    /// so there it is not known.
     pub(crate) fn note_event(&mut self) {
-        if let Some(flag) = &self.emitted {
-            flag.store(true, Ordering::Relaxed);
+        let Some(mark) = &self.recorded else { return };
+        mark.recorded.store(true, Ordering::Relaxed);
+        if let TxConn::Lite(conn) = &self.conn {
+            mark.last_seq.fetch_max(conn.last_insert_rowid(), Ordering::Relaxed);
         }
     }
 }
