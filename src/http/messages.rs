@@ -30,7 +30,7 @@ async fn post_message(
     Path((app_id, id)): Path<(String, String)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Response> {
     let app = authorize(&s, &caller, &app_id, ACCOUNT_APP_INTEGRATION).await?;
     let mut new = parse_message_post(body, &app.settings)?;
     super::attachments::describe_media(&s, &headers, &app_id, &mut new).await?;
@@ -42,8 +42,10 @@ async fn post_message(
     if let Some(integration_id) = caller.integration_id() {
         source["integrationId"] = json!(integration_id);
     }
-    let message = s.store.post_message(&app_id, &id, new, source).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "messages": [message] }))))
+    // The stored text is the wire form: the response is written around it.
+    let message = s.store.post_message_text(&app_id, &id, new, source).await?;
+    let body = format!("{{\"messages\":[{message}]}}");
+    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 async fn list_messages(State(s): State<AppState>, Caller(caller): Caller, Path((app_id, id)): Path<(String, String)>, q: QueryMap, headers: HeaderMap) -> ApiResult<Response> {

@@ -42,7 +42,7 @@ pub(super) struct Ready {
     pub conversation_id: String,
     pub id: String,
     pub received: i64,
-    pub message: Value,
+    /// The document's stored JSON text.
     pub text: String,
 }
 
@@ -51,7 +51,7 @@ pub(super) struct Queued {
     pub ready: Ready,
     pub new: NewMessage,
     pub source: Value,
-    pub reply: oneshot::Sender<StoreResult<Value>>,
+    pub reply: oneshot::Sender<StoreResult<String>>,
 }
 
 /// The queue in front of the batch task (started by the first message). One batch in
@@ -105,7 +105,7 @@ struct Alone {
     received: i64,
     new: NewMessage,
     source: Value,
-    reply: oneshot::Sender<StoreResult<Value>>,
+    reply: oneshot::Sender<StoreResult<String>>,
 }
 
 impl Store {
@@ -160,9 +160,9 @@ struct Share {
     count: i64,
 }
 
-/// The batch's write: for each message (in order) its document once stored, or `Err(())`
+/// The batch's write: for each message (in order) its document's text once stored, or `Err(())`
 /// when the batch leaves it to be posted alone.
-async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResult<Vec<Result<Value, ()>>> {
+async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResult<Vec<Result<String, ()>>> {
     // Each message's share (an index into `shares`).
     let mut shares: Vec<Share> = Vec::new();
     let mut share_of: Vec<usize> = Vec::with_capacity(ready.len());
@@ -256,7 +256,7 @@ async fn write_batch(c: &mut Tx<'_>, ready: Vec<Ready>, limit: i64) -> StoreResu
     for &(i, _) in &taken {
         was_taken[i] = true;
     }
-    Ok(ready.into_iter().zip(was_taken).map(|(r, took)| if took { Ok(r.message) } else { Err(()) }).collect())
+    Ok(ready.into_iter().zip(was_taken).map(|(r, took)| if took { Ok(r.text) } else { Err(()) }).collect())
 }
 
 /// A conversation the batch took messages for, as its `UPDATE` left it.

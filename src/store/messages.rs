@@ -53,20 +53,26 @@ async fn author_user(c: &mut Tx<'_>, app_id: &str, conversation_id: &str, author
 }
 
 impl Store {
-    /// Appends a message; answers 423 once the conversation holds the limit.
+    /// Appends a message; answers 423 once the conversation holds the limit. Answers the
+    /// message's document.
+    pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
+        from_json(&self.post_message_text(app_id, conversation_id, new, source).await?)
+    }
+
+    /// [`Store::post_message`], answering the document's stored JSON text (its wire form,
+    /// which PostMessage's response is written around).
     ///
     /// A business message without an attachment is written in a batch with the others
     /// queued at the time (`message_batch`); every other message, and one the batch does
     /// not take, is posted alone ([`Store::post_one`]).
-    pub async fn post_message(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<Value> {
+    pub async fn post_message_text(&self, app_id: &str, conversation_id: &str, new: NewMessage, source: Value) -> StoreResult<String> {
         let id = new_id();
         let now = now_ms();
         if new.attachment.is_some() || matches!(new.author, AuthorInput::User { .. }) {
             return self.post_one(app_id, conversation_id, id, now, new, source).await;
         }
-        let message = build_message(&id, now, &new, None, source.clone());
-        let text = to_json(&message);
-        let ready = Ready { app_id: app_id.to_string(), conversation_id: conversation_id.to_string(), id, received: now, message, text };
+        let text = to_json(&build_message(&id, now, &new, None, source.clone()));
+        let ready = Ready { app_id: app_id.to_string(), conversation_id: conversation_id.to_string(), id, received: now, text };
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.message_batcher.submit(&self.0, Queued { ready, new, source, reply })?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -79,7 +85,7 @@ impl Store {
     /// both checks the conversation (found, not full) and takes the next `seq`, and the
     /// switchboard is read only when the app has one. Every refusal happens before the
     /// first change, so the write needs no savepoint (`write_checked`).
-    pub(super) async fn post_one(&self, app_id: &str, conversation_id: &str, id: String, now: i64, new: NewMessage, source: Value) -> StoreResult<Value> {
+    pub(super) async fn post_one(&self, app_id: &str, conversation_id: &str, id: String, now: i64, new: NewMessage, source: Value) -> StoreResult<String> {
         let (app_id, conversation_id) = (app_id.to_string(), conversation_id.to_string());
         let limit = self.limits.max_messages_per_conversation;
         // A user author's document shows the user as stored, so it is built inside.
@@ -134,7 +140,7 @@ impl Store {
                     .bind(&conversation_id)
                     .bind(seq)
                     .bind(&id)
-                    .bind(text)
+                    .bind(text.as_str())
                     .bind(now)
                     .execute(&mut *c)
                     .await?;
@@ -161,12 +167,8 @@ impl Store {
                     message,
                     author_user: user.as_ref().map(UserSummary::from),
                 };
-                let event = Event::MessagePosted(posted);
-                events::record(c, &app_id, &event).await?;
-                match event {
-                    Event::MessagePosted(posted) => Ok(posted.message),
-                    _ => Err(StoreError::Corrupt("a posted message's event changed kind".into())),
-                }
+                events::record(c, &app_id, &Event::MessagePosted(posted)).await?;
+                Ok(text)
             })
         })
         .await
