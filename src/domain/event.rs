@@ -481,8 +481,14 @@ impl Event {
     /// rather than serialising the document a second time on the SQLite writer. The same
     /// text as `encode` gives for that event.
     pub fn encode_business_message_posted(conversation: &ConversationRef, message_text: &str) -> String {
+        static HEAD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(r#"{{"v":{STORED_VERSION},"data":{{"conversation":"#));
         let conversation = serde_json::to_string(conversation).expect("a conversation reference serialises");
-        format!(r#"{{"v":{STORED_VERSION},"data":{{"conversation":{conversation},"message":{message_text},"authorUser":null}}}}"#)
+        // Pushed, not `format!`ed: this runs for every message of a batch, on the writer.
+        let mut text = String::with_capacity(HEAD.len() + conversation.len() + message_text.len() + 40);
+        for part in [HEAD.as_str(), &conversation, r#","message":"#, message_text, r#","authorUser":null}}"#] {
+            text.push_str(part);
+        }
+        text
     }
 
     /// Reads a stored event of trigger `trigger` (either stored version).

@@ -35,7 +35,19 @@ pub fn format_ms(ms: i64) -> String {
     let rem = ms.rem_euclid(86_400_000);
     let (y, mo, d) = civil_from_days(days);
     let (h, mi, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z");
+    }
+    // Digit by digit: `format!` with widths was ~1.5 % of PostMessage's instructions (every
+    // message document carries its time).
+    let mut out = String::with_capacity(24);
+    for (value, width, after) in [(y, 4, '-'), (mo as i64, 2, '-'), (d as i64, 2, 'T'), (h, 2, ':'), (mi, 2, ':'), (s, 2, '.'), (milli, 3, 'Z')] {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (value / 10i64.pow(place) % 10) as u8));
+        }
+        out.push(after);
+    }
+    out
 }
 
 /// Parses an ISO 8601 UTC or offset datetime (`2020-06-26T14:33:47Z`, `…47.120Z`,
@@ -92,6 +104,9 @@ mod tests {
     fn formats_with_milliseconds_and_z() {
         assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_ms(1_593_182_027_120), "2020-06-26T14:33:47.120Z");
+        assert_eq!(format_ms(253_402_300_799_999), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(253_402_300_800_000), "10000-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]
