@@ -9,13 +9,13 @@
 //! rest of their body has been read and dropped ([`drain_refused_uploads`]): a client
 //! still sending would otherwise see its connection reset instead of the answer.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -64,12 +64,12 @@ fn is_upload_path(path: &str) -> bool {
     matches!(s.as_slice(), ["", "v2", "apps", _, "attachments"] | ["", "sdk", "v2", "apps", _, "conversations", _, "files"])
 }
 
-/// On the upload routes, hands the handler a body that is fed from the connection by a
-/// pump; once the answer is ready, the pump reads and drops what is left of the body (at
-/// most [`MAX_DRAIN`] bytes, [`DRAIN_TIME`]) before the answer goes out.
-pub(super) async fn drain_refused_uploads(req: Request, next: Next) -> Response {
+/// On the upload routes, hands the handler (`next`) a body that is fed from the
+/// connection by a pump; once the answer is ready, the pump reads and drops what is left
+/// of the body (at most [`MAX_DRAIN`] bytes, [`DRAIN_TIME`]) before the answer goes out.
+pub(super) async fn drain_refused_uploads<Fut: Future<Output = Response>>(req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
     if req.method() != Method::POST || !is_upload_path(req.uri().path()) {
-        return next.run(req).await;
+        return next(req).await;
     }
     let (parts, body) = req.into_parts();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, axum::Error>>(4);
@@ -97,7 +97,7 @@ pub(super) async fn drain_refused_uploads(req: Request, next: Next) -> Response 
         }
     });
     let fed = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
-    let res = next.run(Request::from_parts(parts, Body::from_stream(fed))).await;
+    let res = next(Request::from_parts(parts, Body::from_stream(fed))).await;
     // The handler is done with the body (its receiver is dropped): the pump now drains.
     if tokio::time::timeout(DRAIN_TIME, &mut pump).await.is_err() {
         pump.abort();

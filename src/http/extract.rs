@@ -2,11 +2,11 @@
 //! input with the spec's envelope instead of axum's plain-text rejections.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -187,10 +187,11 @@ pub fn unknown_query_refusal(route: &str, req: &Request) -> Option<Response> {
     )
 }
 
-/// Middleware: refuses a request whose path or query string decodes to text holding NUL
-/// (`%00`), whatever the route, before any handler or store sees it (see
-/// [`crate::domain::validate::NUL_TEXT`]). The SDK API answers in its own error shape.
-pub async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+/// Refuses a request whose path or query string decodes to text holding NUL (`%00`),
+/// whatever the route, before any handler or store sees it (see
+/// [`crate::domain::validate::NUL_TEXT`]); passes the others to `next`. The SDK API
+/// answers in its own error shape.
+pub async fn refuse_nul_in_uri<Fut: Future<Output = Response>>(req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
     let path = req.uri().path();
     let checked = (|| -> Result<(), ApiError> {
         let decoded = percent_decode(path);
@@ -198,9 +199,9 @@ pub async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
         QueryMap::parse(req.uri().query().unwrap_or("")).map(drop)
     })();
     match checked {
-        Ok(()) => next.run(req).await,
+        Ok(()) => next(req).await,
         // Only a NUL is refused here; other query problems are each route's to name.
-        Err(e) if !e.errors.iter().any(|(_, t)| t.contains(crate::domain::validate::NUL_TEXT)) => next.run(req).await,
+        Err(e) if !e.errors.iter().any(|(_, t)| t.contains(crate::domain::validate::NUL_TEXT)) => next(req).await,
         Err(e) if path.starts_with("/sdk/") => super::sdk::SdkError::from(e).into_response(),
         Err(e) => e.into_response(),
     }

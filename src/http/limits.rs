@@ -12,6 +12,7 @@
 //! Every refusal is 429 `too_many_requests` in the caller's error envelope, with
 //! `Retry-After` in whole seconds (at least 1).
 
+use std::future::Future;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -191,14 +191,15 @@ pub fn app_of_path(path: &str) -> Option<&str> {
     (!app.is_empty()).then_some(app)
 }
 
-/// Middleware: the edge's limits, outermost first — the headers' size (431), the per-IP
-/// rate (429), the request's time (503). One middleware rather than three: each layer
-/// clones the service inside it and boxes its future on every request.
-pub async fn edge(guard: axum::extract::State<Guard>, req: Request, next: Next) -> Response {
-    if let Some(refused) = header_size(&guard, &req).or_else(|| per_ip(&guard, &req)) {
+/// The edge's limits, outermost first — the headers' size (431), the per-IP rate (429),
+/// the request's time (503) — around `next`. Called by the edge middleware
+/// (`http::edge`), not a middleware of its own: each layer clones the service inside it
+/// and boxes its future on every request.
+pub async fn edge<Fut: Future<Output = Response>>(guard: &Guard, req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
+    if let Some(refused) = header_size(guard, &req).or_else(|| per_ip(guard, &req)) {
         return refused;
     }
-    time_limit(&guard, req, next).await
+    time_limit(guard, req, next).await
 }
 
 /// Whether the request is for the SDK API, which answers in its own error shape.
@@ -230,14 +231,14 @@ fn header_size(guard: &Guard, req: &Request) -> Option<Response> {
 
 /// Answers 503 with `Retry-After` when a request takes longer than `timeout` (its work is
 /// dropped). Realtime's `/faye` holds connections open by design and is not timed.
-async fn time_limit(guard: &Guard, req: Request, next: Next) -> Response {
+async fn time_limit<Fut: Future<Output = Response>>(guard: &Guard, req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
     let timeout = guard.request_timeout;
     let path = req.uri().path();
     if path == "/faye" || path.starts_with("/faye/") || path == "/sc/faye" || path.starts_with("/sc/faye/") {
-        return next.run(req).await;
+        return next(req).await;
     }
     let sdk = is_sdk(path);
-    match tokio::time::timeout(timeout, next.run(req)).await {
+    match tokio::time::timeout(timeout, next(req)).await {
         Ok(res) => res,
         Err(_) => {
             let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The request took too long; try again").retry_after(1);

@@ -139,18 +139,28 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(axum::middleware::map_response(error::envelope_plain_errors))
                 .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-                .layer(axum::middleware::from_fn(attachments::drain_refused_uploads))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), origin::guard))
-                .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri)),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), request_checks)),
         )
         .with_state(state);
     // Outside the routing above, so that it can rewrite the path the routes see.
-    Router::new().fallback_service(app).layer(
-        ServiceBuilder::new()
-            .layer(axum::middleware::from_fn(observe::observe))
-            .layer(axum::middleware::from_fn_with_state(guard, limits::edge))
-            .layer(axum::middleware::from_fn(base_paths)),
-    )
+    Router::new().fallback_service(app).layer(axum::middleware::from_fn_with_state(guard, edge))
+}
+
+/// Outside routing, outermost first: the request's observation ([`observe::observe`]),
+/// the edge's limits ([`limits::edge`]), the base paths ([`base_paths`]). One middleware
+/// for the three: each layer clones the service inside it and boxes its future on every
+/// request.
+async fn edge(State(guard): State<limits::Guard>, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    observe::observe(req, |req| limits::edge(&guard, req, |req| base_paths(req, |req| next.run(req)))).await
+}
+
+/// The checks every request passes before routing, outermost first: a refused upload's
+/// body is drained before its answer ([`attachments::drain_refused_uploads`]), the SDK's
+/// `originWhitelist` ([`origin::guard`]), a NUL in the path or query
+/// ([`extract::refuse_nul_in_uri`]). One middleware for the three: each layer clones the
+/// service inside it and boxes its future on every request.
+async fn request_checks(State(state): State<AppState>, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    attachments::drain_refused_uploads(req, |req| origin::guard(&state, req, |req| extract::refuse_nul_in_uri(req, |req| next.run(req)))).await
 }
 
 /// The route layer: what needs the matched route's template — the query parameters the
@@ -175,7 +185,7 @@ pub const ZENDESK_PREFIX: &str = "/sc";
 /// Serves `/sc/…` as `/…`, telling the handlers (through [`paging::BASE_PREFIX_HEADER`],
 /// which a client cannot set) so that the links they write keep the prefix. Also names
 /// the allowed methods in a 405's title, from the `Allow` header routing just set.
-async fn base_paths(mut req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn base_paths<Fut: std::future::Future<Output = axum::response::Response>>(mut req: axum::extract::Request, next: impl FnOnce(axum::extract::Request) -> Fut) -> axum::response::Response {
     req.headers_mut().remove(paging::BASE_PREFIX_HEADER);
     if req.extensions().get::<OriginalUri>().is_none() {
         let original = OriginalUri(req.uri().clone());
@@ -199,7 +209,7 @@ async fn base_paths(mut req: axum::extract::Request, next: axum::middleware::Nex
     }
     let method = req.method().clone();
     let shown = req.extensions().get::<OriginalUri>().map(|u| u.0.path().to_string()).unwrap_or_default();
-    let res = next.run(req).await;
+    let res = next(req).await;
     if res.status() != StatusCode::METHOD_NOT_ALLOWED {
         return res;
     }

@@ -4,12 +4,12 @@
 //! and timed by route template (`/v2/apps/{appId}`, never the raw path, whose ids would
 //! make a series per resource) and status. `GET /metrics` renders `crate::metrics`.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
@@ -34,8 +34,8 @@ fn caller_id(v: &HeaderValue) -> Option<String> {
     (!s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_string())
 }
 
-/// Outermost: id, span, timing, metrics, access log.
-pub async fn observe(mut req: Request, next: Next) -> Response {
+/// Outermost (in `http::edge`): id, span, timing, metrics, access log, around `next`.
+pub async fn observe<Fut: Future<Output = Response>>(mut req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
     let started = Instant::now();
     let id = req.headers().get(&REQUEST_ID).and_then(caller_id).unwrap_or_else(crate::domain::ids::new_id);
     let value = HeaderValue::from_str(&id).expect("printable ASCII");
@@ -43,7 +43,7 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", id = %id, method = %method);
-    let mut res = next.run(req).instrument(span.clone()).await;
+    let mut res = next(req).instrument(span.clone()).await;
     res.headers_mut().insert(REQUEST_ID, value);
     let route = res.extensions().get::<Route>().map(|r| r.0.clone()).unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();

@@ -5,9 +5,10 @@
 //! `/faye` checks the origin at subscribe time, when the app is known
 //! (`realtime::auth`).
 
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -30,15 +31,15 @@ fn target(path: &str) -> Option<Target<'_>> {
     }
 }
 
-pub async fn guard(State(s): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn guard<Fut: Future<Output = Response>>(s: &AppState, req: Request, next: impl FnOnce(Request) -> Fut) -> Response {
     let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (Some(origin), Some(target)) = (origin, target(req.uri().path())) else { return next.run(req).await };
+    let (Some(origin), Some(target)) = (origin, target(req.uri().path())) else { return next(req).await };
     let allowed = match target {
         Target::App(id) => s.store.app_allows_origin(id, &origin).await,
         Target::Integration(id) => s.store.integration_allows_origin(id, &origin).await,
     };
     match allowed {
-        Ok(true) => next.run(req).await,
+        Ok(true) => next(req).await,
         Ok(false) => {
             let description = format!("The origin {origin} is not in the originWhitelist of this app's web integrations");
             (StatusCode::FORBIDDEN, Json(json!({ "error": { "code": "forbidden", "description": description } }))).into_response()
