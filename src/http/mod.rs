@@ -125,10 +125,11 @@ pub fn router(state: AppState) -> Router {
         .merge(attachments::router())
         .merge(faye::router())
         .merge(web::router())
-        // Each stack below is one `ServiceBuilder` (outermost first), not a `.layer()` per
-        // middleware: every `Router::layer` boxes what it wraps, and a middleware clones
-        // the service inside it on every request, so a dozen separate layers cost a dozen
-        // boxed deep clones per request (a fifth of the async workers' time on PostMessage).
+        // Few layers, in one `ServiceBuilder` (outermost first): every `Router::layer` boxes
+        // what it wraps, and a middleware clones the service inside it and boxes its future
+        // on every request (a dozen layers were a fifth of the async workers' time on
+        // PostMessage). So the steps of a stack are functions around a continuation, called
+        // by one middleware (`edge`, `request_checks`, `route_checks`), not a layer each.
         .route_layer(axum::middleware::from_fn(route_checks))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -137,7 +138,6 @@ pub fn router(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our end").into_response()
                 }))
-                .layer(axum::middleware::map_response(error::envelope_plain_errors))
                 .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), request_checks)),
         )
@@ -154,13 +154,15 @@ async fn edge(State(guard): State<limits::Guard>, req: axum::extract::Request, n
     observe::observe(req, |req| limits::edge(&guard, req, |req| base_paths(req, |req| next.run(req)))).await
 }
 
-/// The checks every request passes before routing, outermost first: a refused upload's
-/// body is drained before its answer ([`attachments::drain_refused_uploads`]), the SDK's
-/// `originWhitelist` ([`origin::guard`]), a NUL in the path or query
-/// ([`extract::refuse_nul_in_uri`]). One middleware for the three: each layer clones the
-/// service inside it and boxes its future on every request.
+/// Around routing, outermost first: axum's own plain-text errors put in the spec's
+/// envelope ([`error::envelope_plain_errors`]), a refused upload's body drained before
+/// its answer ([`attachments::drain_refused_uploads`]), the SDK's `originWhitelist`
+/// ([`origin::guard`]), a NUL in the path or query ([`extract::refuse_nul_in_uri`]). One
+/// middleware for the four: each layer clones the service inside it and boxes its future
+/// on every request.
 async fn request_checks(State(state): State<AppState>, req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    attachments::drain_refused_uploads(req, |req| origin::guard(&state, req, |req| extract::refuse_nul_in_uri(req, |req| next.run(req)))).await
+    let res = attachments::drain_refused_uploads(req, |req| origin::guard(&state, req, |req| extract::refuse_nul_in_uri(req, |req| next.run(req)))).await;
+    error::envelope_plain_errors(res).await
 }
 
 /// The route layer: what needs the matched route's template — the query parameters the
