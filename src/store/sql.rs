@@ -366,11 +366,16 @@ impl Tx<'_> {
 
 /// Something a query can run on: a transaction (`&mut Tx`) or the read pool.
 pub trait Executor<'e>: Send {
-    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>>;
+    fn run<'q>(self, sql: &'q str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'q, StoreResult<(u64, Vec<Row>)>>
+    where
+        'e: 'q;
 }
 
 impl<'e, 'c: 'e> Executor<'e> for &'e mut Tx<'c> {
-    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
+    fn run<'q>(self, sql: &'q str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'q, StoreResult<(u64, Vec<Row>)>>
+    where
+        'e: 'q,
+    {
         Box::pin(async move {
             match &mut self.conn {
                 TxConn::Lite(c) => run_lite(c, sql, &args, want_rows),
@@ -381,7 +386,10 @@ impl<'e, 'c: 'e> Executor<'e> for &'e mut Tx<'c> {
 }
 
 impl<'e> Executor<'e> for &'e sqlx::AnyPool {
-    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
+    fn run<'q>(self, sql: &'q str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'q, StoreResult<(u64, Vec<Row>)>>
+    where
+        'e: 'q,
+    {
         Box::pin(async move {
             let mut conn = self.acquire().await?;
             run_sqlx(&mut conn, sql, args, want_rows).await
@@ -630,7 +638,10 @@ pub enum Reader<'a> {
 }
 
 impl<'e> Executor<'e> for Reader<'e> {
-    fn run(self, sql: &'e str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'e, StoreResult<(u64, Vec<Row>)>> {
+    fn run<'q>(self, sql: &'q str, args: Vec<Value>, want_rows: bool) -> BoxFuture<'q, StoreResult<(u64, Vec<Row>)>>
+    where
+        'e: 'q,
+    {
         match self {
             Reader::Sqlx(pool) => pool.run(sql, args, want_rows),
             Reader::Lite(readers) => {
@@ -666,21 +677,25 @@ impl Query {
         self
     }
 
+    // Each run takes the query: its arguments (message texts, payloads) move to the
+    // executor instead of being copied there, on the SQLite writer among others.
+
     /// Runs the statement; answers the number of rows it changed.
-    pub async fn execute<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<u64> {
-        Ok(e.run(&self.sql, self.args.clone(), false).await?.0)
+    pub async fn execute<'e, E: Executor<'e>>(self, e: E) -> StoreResult<u64> {
+        Ok(e.run(&self.sql, self.args, false).await?.0)
     }
 
-    pub async fn fetch_all<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Vec<Row>> {
-        Ok(e.run(&self.sql, self.args.clone(), true).await?.1)
+    pub async fn fetch_all<'e, E: Executor<'e>>(self, e: E) -> StoreResult<Vec<Row>> {
+        Ok(e.run(&self.sql, self.args, true).await?.1)
     }
 
-    pub async fn fetch_optional<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Option<Row>> {
+    pub async fn fetch_optional<'e, E: Executor<'e>>(self, e: E) -> StoreResult<Option<Row>> {
         Ok(self.fetch_all(e).await?.into_iter().next())
     }
 
-    pub async fn fetch_one<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Row> {
-        self.fetch_optional(e).await?.ok_or_else(|| StoreError::Corrupt(format!("no row from: {}", self.sql)))
+    pub async fn fetch_one<'e, E: Executor<'e>>(self, e: E) -> StoreResult<Row> {
+        let rows = e.run(&self.sql, self.args, true).await?.1;
+        rows.into_iter().next().ok_or_else(|| StoreError::Corrupt(format!("no row from: {}", self.sql)))
     }
 }
 
@@ -700,15 +715,15 @@ impl<T: FromRow + Send> QueryAs<T> {
         self
     }
 
-    pub async fn fetch_all<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Vec<T>> {
+    pub async fn fetch_all<'e, E: Executor<'e>>(self, e: E) -> StoreResult<Vec<T>> {
         self.inner.fetch_all(e).await?.iter().map(T::from_row).collect()
     }
 
-    pub async fn fetch_optional<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<Option<T>> {
+    pub async fn fetch_optional<'e, E: Executor<'e>>(self, e: E) -> StoreResult<Option<T>> {
         self.inner.fetch_optional(e).await?.as_ref().map(T::from_row).transpose()
     }
 
-    pub async fn fetch_one<'e, E: Executor<'e>>(&'e self, e: E) -> StoreResult<T> {
+    pub async fn fetch_one<'e, E: Executor<'e>>(self, e: E) -> StoreResult<T> {
         T::from_row(&self.inner.fetch_one(e).await?)
     }
 }
