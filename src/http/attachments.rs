@@ -60,8 +60,15 @@ pub fn router() -> Router<AppState> {
 // ---- draining refused uploads ----
 
 fn is_upload_path(path: &str) -> bool {
-    let s: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    matches!(s.as_slice(), ["", "v2", "apps", _, "attachments"] | ["", "sdk", "v2", "apps", _, "conversations", _, "files"])
+    // Into an array, not a `Vec`: every POST asks (PostMessage among them).
+    let mut segments = [""; 8];
+    let mut count = 0;
+    for segment in path.trim_end_matches('/').split('/') {
+        let Some(slot) = segments.get_mut(count) else { return false };
+        *slot = segment;
+        count += 1;
+    }
+    matches!(&segments[..count], ["", "v2", "apps", _, "attachments"] | ["", "sdk", "v2", "apps", _, "conversations", _, "files"])
 }
 
 /// On the upload routes, hands the handler (`next`) a body that is fed from the
@@ -407,6 +414,8 @@ mod tests {
         assert!(is_upload_path("/sdk/v2/apps/a/conversations/c/files"));
         assert!(!is_upload_path("/v2/apps/a/attachments/remove"));
         assert!(!is_upload_path("/v2/apps/a/conversations"));
+        assert!(is_upload_path("/v2/apps/a/attachments/"), "a trailing slash");
+        assert!(!is_upload_path("/sdk/v2/apps/a/conversations/c/files/x/y"), "longer than any upload path");
     }
 
     #[test]

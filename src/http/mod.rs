@@ -210,11 +210,13 @@ async fn base_paths<Fut: std::future::Future<Output = axum::response::Response>>
         }
     }
     let method = req.method().clone();
-    let shown = req.extensions().get::<OriginalUri>().map(|u| u.0.path().to_string()).unwrap_or_default();
+    // The path as asked, for a 405's title: a clone of the URI shares its bytes.
+    let asked = req.extensions().get::<OriginalUri>().map(|u| u.0.clone());
     let res = next(req).await;
     if res.status() != StatusCode::METHOD_NOT_ALLOWED {
         return res;
     }
+    let shown = asked.as_ref().map(|u| u.path()).unwrap_or_default();
     let Some(allow) = res.headers().get(axum::http::header::ALLOW).cloned() else { return res };
     let allowed = allow.to_str().unwrap_or_default().replace(',', ", ");
     let title = format!("{method} is not allowed on {shown}: it accepts {allowed}");
