@@ -119,8 +119,9 @@ pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
     // Only once this module's recorder is in: a handle taken before would be a no-op one.
     if !matches!(HANDLE.get(), Some(Some(_))) {
-        counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
-        histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string()).record(seconds);
+        let series = HttpHandles::of(route, method, status);
+        series.requests.increment(1);
+        series.duration.record(seconds);
         return;
     }
     HTTP_HANDLES.with(|handles| {
@@ -132,12 +133,7 @@ pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
         let at = match of_route.iter().position(|h| h.method == method && h.status == status) {
             Some(at) => at,
             None => {
-                of_route.push(HttpHandles {
-                    method: method.to_string(),
-                    status,
-                    requests: counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string()),
-                    duration: histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string()),
-                });
+                of_route.push(HttpHandles::of(route, method, status));
                 of_route.len() - 1
             }
         };
@@ -152,6 +148,18 @@ struct HttpHandles {
     status: u16,
     requests: metrics::Counter,
     duration: metrics::Histogram,
+}
+
+impl HttpHandles {
+    /// Names the two series and finds them in the registry.
+    fn of(route: &str, method: &str, status: u16) -> HttpHandles {
+        HttpHandles {
+            method: method.to_string(),
+            status,
+            requests: counter!(HTTP_REQUESTS, "route" => route.to_string(), "method" => method.to_string(), "status" => status.to_string()),
+            duration: histogram!(HTTP_DURATION, "route" => route.to_string(), "method" => method.to_string()),
+        }
+    }
 }
 
 thread_local! {

@@ -44,10 +44,7 @@ async fn post_message(
     }
     // The stored text is the wire form: the response is written around it.
     let message = s.store.post_message_text(&app_id, &id, new, source).await?;
-    let mut body = String::with_capacity(message.len() + 16);
-    for part in [r#"{"messages":["#, &message, "]}"] {
-        body.push_str(part);
-    }
+    let body = [r#"{"messages":["#, &message, "]}"].concat();
     Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
